@@ -1,0 +1,871 @@
+//! The books of one account: its position legs, wallets, money movements and performance.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use acctmon_domain::{
+    Account, Asset, BalanceUpdate, ConfigChange, ConfigUpdate, Correction, CorrectionTarget, Fill,
+    FillSource, Funding, PositionSide, PositionUpdate, Snapshot, Symbol, Timestamp, TradeId,
+    Transfer,
+};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::check::{Checked, Figure, Verdict};
+use crate::position::{FillEffect, Holding, Position};
+use crate::risk::{is_stable, maint_margin};
+use crate::seen::SeenIds;
+use crate::stats::Performance;
+use crate::{BooksConfig, Discrepancy, DiscrepancyKind, Market, Outcome};
+
+/// A wallet balance as checked against the exchange's `wb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cash(pub(crate) Decimal);
+
+/// Binance publishes wallet balances with 8 decimals.
+const CASH_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 8);
+
+impl Figure for Cash {
+    fn agrees(&self, exchange: &Self) -> bool {
+        (self.0 - exchange.0).abs() <= CASH_TOLERANCE
+    }
+}
+
+/// Whether our realized gross for a fill agrees with the exchange's `rp`: to one unit of the published
+/// place (at least 1e-8), plus the effect of an entry price known to 1e-8 on the closed quantity.
+fn realized_agrees(ours: Decimal, exchange: Decimal, closed: Decimal) -> bool {
+    let unit = Decimal::new(1, exchange.scale().max(8));
+    let tolerance = unit + closed.abs() * Decimal::new(1, 8);
+    (ours - exchange).abs() <= tolerance
+}
+
+/// One wallet of an account.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wallet {
+    /// `None` until the exchange reports it once (the books cannot know a starting balance).
+    pub(crate) balance: Option<Decimal>,
+    pub(crate) check: Checked<Cash>,
+}
+
+/// A fill applied without its commission or realized P&L (a `TRADE_LITE`), waiting for the full report.
+#[derive(Debug, Clone, Copy)]
+struct Incomplete {
+    side: PositionSide,
+    effect: FillEffect,
+    booked_gross: Decimal,
+    has_realized: bool,
+    has_commission: bool,
+}
+
+/// Fills of one symbol of one account.
+#[derive(Debug, Clone)]
+pub(crate) struct SymbolBook {
+    seen: SeenIds,
+    /// Legs indexed BOTH, LONG, SHORT.
+    pub(crate) legs: [Option<Position>; 3],
+    incomplete: HashMap<TradeId, Incomplete>,
+}
+
+fn leg_index(side: PositionSide) -> usize {
+    match side {
+        PositionSide::Both => 0,
+        PositionSide::Long => 1,
+        PositionSide::Short => 2,
+    }
+}
+
+impl SymbolBook {
+    fn new(capacity: usize) -> Self {
+        Self {
+            seen: SeenIds::new(capacity),
+            legs: [None, None, None],
+            incomplete: HashMap::new(),
+        }
+    }
+
+    fn leg(&mut self, symbol: &Symbol, side: PositionSide, margin: &Asset) -> &mut Position {
+        self.legs[leg_index(side)]
+            .get_or_insert_with(|| Position::new(symbol.clone(), side, margin.clone()))
+    }
+}
+
+/// A money movement already applied, so that a repeat is not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MoneyKey {
+    funding: bool,
+    asset: Asset,
+    id: Option<u64>,
+    time: Timestamp,
+    amount: Decimal,
+}
+
+/// The books of one account.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountBook {
+    pub(crate) account: Account,
+    pub(crate) hedge: Option<bool>,
+    pub(crate) symbols: HashMap<Symbol, SymbolBook>,
+    pub(crate) wallets: BTreeMap<Asset, Wallet>,
+    held: Vec<Fill>,
+    money_seen: HashSet<MoneyKey>,
+    pub(crate) perf: Performance,
+    /// Sum of the legs' cached unrealized P&L (stable margin assets, valued at 1).
+    unrealized_sum: Decimal,
+    pub(crate) funding_unattributed: BTreeMap<Asset, Decimal>,
+    pub(crate) transfers: BTreeMap<Asset, Decimal>,
+    pub(crate) other_income: BTreeMap<Asset, Decimal>,
+    pub(crate) leverage: BTreeMap<Symbol, u32>,
+    pub(crate) multi_assets: Option<bool>,
+    pub(crate) margin_calls: u64,
+    has_history: bool,
+}
+
+/// Shared read-only context for one event.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a BooksConfig,
+    pub(crate) market: &'a Market,
+    pub(crate) out: &'a mut Vec<Discrepancy>,
+}
+
+impl AccountBook {
+    pub(crate) fn new(account: Account) -> Self {
+        Self {
+            account,
+            hedge: None,
+            symbols: HashMap::new(),
+            wallets: BTreeMap::new(),
+            held: Vec::new(),
+            money_seen: HashSet::new(),
+            perf: Performance::default(),
+            unrealized_sum: Decimal::ZERO,
+            funding_unattributed: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            other_income: BTreeMap::new(),
+            leverage: BTreeMap::new(),
+            multi_assets: None,
+            margin_calls: 0,
+            has_history: false,
+        }
+    }
+
+    fn symbol_book(&mut self, symbol: &Symbol, capacity: usize) -> &mut SymbolBook {
+        if !self.symbols.contains_key(symbol.as_str()) {
+            self.symbols
+                .insert(symbol.clone(), SymbolBook::new(capacity));
+        }
+        self.symbols
+            .get_mut(symbol.as_str())
+            .expect("symbol book inserted above")
+    }
+
+    /// Equity (margin balance) valued in the quote: wallets plus unrealized P&L. `None` until a wallet
+    /// balance is known.
+    pub(crate) fn equity(&self, market: &Market) -> Option<Decimal> {
+        let mut total = self.unrealized_sum;
+        let mut known = false;
+        for (asset, w) in &self.wallets {
+            if let Some(b) = w.balance {
+                known = true;
+                if let Some(v) = market.value(asset, b) {
+                    total += v;
+                }
+            }
+        }
+        known.then_some(total)
+    }
+
+    /// Unrealized P&L over every leg with a mark, valued in the quote.
+    pub(crate) fn unrealized(&self) -> Decimal {
+        self.unrealized_sum
+    }
+
+    /// Maintenance margin over every open leg with a mark and brackets.
+    pub(crate) fn maint_margin(&self, market: &Market) -> Option<Decimal> {
+        let mut total = None;
+        for (symbol, sb) in &self.symbols {
+            let (Some(mark), Some(brackets)) = (market.mark(symbol), market.brackets.get(symbol))
+            else {
+                continue;
+            };
+            for pos in sb.legs.iter().flatten().filter(|p| !p.qty.is_zero()) {
+                if let Some(mm) = maint_margin(brackets, pos.qty.abs() * mark) {
+                    *total.get_or_insert(Decimal::ZERO) += mm;
+                }
+            }
+        }
+        total
+    }
+
+    pub(crate) fn before_event(&mut self, time: Timestamp, config: &BooksConfig) {
+        self.perf.roll(time, config.day_boundary_ms);
+    }
+
+    pub(crate) fn after_event(&mut self, time: Timestamp, config: &BooksConfig, market: &Market) {
+        if let Some(e) = self.equity(market) {
+            self.perf.update(time, e, config.day_boundary_ms);
+        }
+    }
+
+    /// Learns the position mode; learning one-way releases fills held for want of a position side.
+    fn learn_mode(&mut self, hedge: bool, ctx: &mut Ctx<'_>) {
+        self.hedge = Some(hedge);
+        if !hedge && !self.held.is_empty() {
+            for fill in std::mem::take(&mut self.held) {
+                self.apply_fill(&fill, PositionSide::Both, ctx);
+            }
+        }
+    }
+
+    /// Applies fills still held at the end: without a known hedge mode they are booked one-way.
+    pub(crate) fn release_held(&mut self, ctx: &mut Ctx<'_>) {
+        if self.hedge != Some(true) && !self.held.is_empty() {
+            for fill in std::mem::take(&mut self.held) {
+                self.apply_fill(&fill, PositionSide::Both, ctx);
+            }
+        }
+    }
+
+    pub(crate) fn on_fill(&mut self, fill: &Fill, ctx: &mut Ctx<'_>) -> Outcome {
+        self.has_history = true;
+        if let Some(ps) = fill.position_side
+            && self.hedge.is_none()
+        {
+            self.learn_mode(ps != PositionSide::Both, ctx);
+        }
+        let capacity = ctx.config.seen_ids_per_symbol;
+        let sb = self.symbol_book(&fill.symbol, capacity);
+        if sb.seen.contains(fill.trade_id) {
+            return self.enrich(fill, ctx);
+        }
+        if let Some(i) = self
+            .held
+            .iter()
+            .position(|h| h.trade_id == fill.trade_id && h.symbol == fill.symbol)
+        {
+            if fill.source == FillSource::TradeLite {
+                return Outcome::Duplicate;
+            }
+            // The full report supersedes the held notice.
+            self.held.swap_remove(i);
+        }
+        let side = match (fill.position_side, self.hedge) {
+            (Some(side), _) => side,
+            (None, Some(false)) => PositionSide::Both,
+            (None, _) => {
+                self.held.push(fill.clone());
+                return Outcome::Held;
+            }
+        };
+        self.apply_fill(fill, side, ctx)
+    }
+
+    fn apply_fill(&mut self, fill: &Fill, side: PositionSide, ctx: &mut Ctx<'_>) -> Outcome {
+        let margin = margin_asset_of(fill.margin_asset.as_ref(), &fill.symbol);
+        let capacity = ctx.config.seen_ids_per_symbol;
+        let account = self.account.clone();
+        let mark = ctx.market.mark(&fill.symbol);
+        let sb = self.symbol_book(&fill.symbol, capacity);
+        sb.seen.insert(fill.trade_id);
+        let pos = sb.leg(&fill.symbol, side, &margin);
+        if pos.check.covered_by_baseline(fill.time) {
+            return Outcome::BeforeBaseline;
+        }
+        let mut verdicts = Vec::new();
+        pos.check
+            .before_change(fill.time, &pos.holding(), &mut verdicts);
+        resolve_position(&account, pos, verdicts.drain(..), ctx.out);
+
+        let effect = pos.apply_trade(fill.side, fill.qty, fill.price, fill.time);
+        let booked = match fill.realized_pnl {
+            Some(rp) => {
+                if !realized_agrees(effect.gross, rp, effect.closed) {
+                    ctx.out.push(Discrepancy {
+                        account: account.clone(),
+                        kind: DiscrepancyKind::Realized,
+                        symbol: Some(fill.symbol.clone()),
+                        side: Some(side),
+                        asset: None,
+                        trade_id: Some(fill.trade_id),
+                        ours: effect.gross,
+                        exchange: rp,
+                        time: fill.time,
+                    });
+                }
+                // The exchange's figure is booked, so realized totals and wallets match it exactly.
+                rp
+            }
+            None => effect.gross,
+        };
+        pos.book_gross(booked, effect.closing_cycle);
+        let mut commission_move = None;
+        if let Some(c) = &fill.commission {
+            let valued = ctx
+                .market
+                .value_in(&c.asset, c.amount, &margin)
+                .unwrap_or_default();
+            pos.book_commission(valued, (&c.asset, c.amount), &effect);
+            commission_move = Some((c.asset.clone(), -c.amount));
+        }
+        pos.check.after_change(&pos.holding(), &mut verdicts);
+        resolve_position(&account, pos, verdicts.drain(..), ctx.out);
+        let delta = pos.remark(mark);
+        let stable_margin = is_stable(&margin);
+        if fill.commission.is_none() || fill.realized_pnl.is_none() {
+            sb.incomplete.insert(
+                fill.trade_id,
+                Incomplete {
+                    side,
+                    effect,
+                    booked_gross: booked,
+                    has_realized: fill.realized_pnl.is_some(),
+                    has_commission: fill.commission.is_some(),
+                },
+            );
+        }
+        if stable_margin {
+            self.unrealized_sum += delta;
+        }
+        self.wallet_change(&margin, booked, fill.time, ctx);
+        if let Some((asset, amount)) = commission_move {
+            self.wallet_change(&asset, amount, fill.time, ctx);
+        }
+        Outcome::Applied
+    }
+
+    /// A second report of an applied fill: adds what the first report lacked, else it is a duplicate.
+    fn enrich(&mut self, fill: &Fill, ctx: &mut Ctx<'_>) -> Outcome {
+        let account = self.account.clone();
+        let capacity = ctx.config.seen_ids_per_symbol;
+        let sb = self.symbol_book(&fill.symbol, capacity);
+        let Some(mut inc) = sb.incomplete.get(&fill.trade_id).copied() else {
+            return Outcome::Duplicate;
+        };
+        let Some(pos) = sb.legs[leg_index(inc.side)].as_mut() else {
+            return Outcome::Duplicate;
+        };
+        let margin = pos.margin_asset.clone();
+        let mut moves: Vec<(Asset, Decimal)> = Vec::new();
+        let mut enriched = false;
+        if !inc.has_realized
+            && let Some(rp) = fill.realized_pnl
+        {
+            if !realized_agrees(inc.effect.gross, rp, inc.effect.closed) {
+                ctx.out.push(Discrepancy {
+                    account: account.clone(),
+                    kind: DiscrepancyKind::Realized,
+                    symbol: Some(fill.symbol.clone()),
+                    side: Some(inc.side),
+                    asset: None,
+                    trade_id: Some(fill.trade_id),
+                    ours: inc.effect.gross,
+                    exchange: rp,
+                    time: fill.time,
+                });
+            }
+            let adjust = rp - inc.booked_gross;
+            if !adjust.is_zero() {
+                pos.book_gross(adjust, inc.effect.closing_cycle);
+                moves.push((margin.clone(), adjust));
+            }
+            inc.booked_gross = rp;
+            inc.has_realized = true;
+            enriched = true;
+        }
+        if !inc.has_commission
+            && let Some(c) = &fill.commission
+        {
+            let valued = ctx
+                .market
+                .value_in(&c.asset, c.amount, &margin)
+                .unwrap_or_default();
+            pos.book_commission(valued, (&c.asset, c.amount), &inc.effect);
+            moves.push((c.asset.clone(), -c.amount));
+            inc.has_commission = true;
+            enriched = true;
+        }
+        if inc.has_realized && inc.has_commission {
+            sb.incomplete.remove(&fill.trade_id);
+        } else {
+            sb.incomplete.insert(fill.trade_id, inc);
+        }
+        for (asset, amount) in moves {
+            self.wallet_change(&asset, amount, fill.time, ctx);
+        }
+        if enriched {
+            Outcome::Enriched
+        } else {
+            Outcome::Duplicate
+        }
+    }
+
+    /// Moves a wallet by `amount` at `time`, judging exchange rows that the move makes decidable.
+    fn wallet_change(
+        &mut self,
+        asset: &Asset,
+        amount: Decimal,
+        time: Timestamp,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let w = self.wallets.entry(asset.clone()).or_default();
+        let Some(balance) = w.balance else {
+            return; // unknown until the exchange reports it; that report will include this move
+        };
+        if w.check.covered_by_baseline(time) {
+            return;
+        }
+        let mut verdicts = Vec::new();
+        w.check.before_change(time, &Cash(balance), &mut verdicts);
+        let mut balance =
+            resolve_wallet(&self.account, asset, balance, verdicts.drain(..), ctx.out);
+        balance += amount;
+        w.check.after_change(&Cash(balance), &mut verdicts);
+        balance = resolve_wallet(&self.account, asset, balance, verdicts.drain(..), ctx.out);
+        w.balance = Some(balance);
+    }
+
+    pub(crate) fn on_balance(&mut self, b: &BalanceUpdate, ctx: &mut Ctx<'_>) {
+        self.has_history = true;
+        let w = self.wallets.entry(b.asset.clone()).or_default();
+        match w.balance {
+            None => {
+                w.balance = Some(b.wallet);
+                w.check.set_baseline(b.time, Cash(b.wallet));
+            }
+            Some(balance) => {
+                if let Some(v) = w.check.observe(b.time, Cash(b.wallet), &Cash(balance)) {
+                    w.balance = Some(resolve_wallet(
+                        &self.account,
+                        &b.asset,
+                        balance,
+                        std::iter::once(v),
+                        ctx.out,
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_position(&mut self, p: &PositionUpdate, ctx: &mut Ctx<'_>) {
+        self.has_history = true;
+        if !p.qty.is_zero() && self.hedge.is_none() {
+            self.learn_mode(p.side != PositionSide::Both, ctx);
+        }
+        let margin = margin_asset_of(p.margin_asset.as_ref(), &p.symbol);
+        let capacity = ctx.config.seen_ids_per_symbol;
+        let account = self.account.clone();
+        let mark = ctx.market.mark(&p.symbol);
+        let sb = self.symbol_book(&p.symbol, capacity);
+        let pos = sb.leg(&p.symbol, p.side, &margin);
+        if p.margin_asset.is_some() {
+            pos.margin_asset = margin.clone();
+        }
+        let exchange = Holding {
+            qty: p.qty,
+            entry: p.entry_price,
+        };
+        if let Some(v) = pos.check.observe(p.time, exchange, &pos.holding()) {
+            resolve_position(&account, pos, std::iter::once(v), ctx.out);
+        }
+        let delta = pos.remark(mark);
+        if is_stable(&pos.margin_asset) {
+            self.unrealized_sum += delta;
+        }
+    }
+
+    pub(crate) fn on_funding(&mut self, f: &Funding, ctx: &mut Ctx<'_>) -> Outcome {
+        let key = MoneyKey {
+            funding: true,
+            asset: f.asset.clone(),
+            id: f.tran_id,
+            time: f.time,
+            amount: f.amount,
+        };
+        if !self.money_seen.insert(key) {
+            return Outcome::Duplicate;
+        }
+        self.has_history = true;
+        let attributed = f
+            .symbol
+            .as_ref()
+            .and_then(|s| self.symbols.get_mut(s.as_str()))
+            .is_some_and(|sb| attribute_funding(sb, f.amount));
+        if !attributed {
+            *self
+                .funding_unattributed
+                .entry(f.asset.clone())
+                .or_default() += f.amount;
+        }
+        self.wallet_change(&f.asset, f.amount, f.time, ctx);
+        Outcome::Applied
+    }
+
+    pub(crate) fn on_transfer(&mut self, t: &Transfer, ctx: &mut Ctx<'_>) -> Outcome {
+        let key = MoneyKey {
+            funding: false,
+            asset: t.asset.clone(),
+            id: t.tran_id,
+            time: t.time,
+            amount: t.amount,
+        };
+        if !self.money_seen.insert(key) {
+            return Outcome::Duplicate;
+        }
+        self.has_history = true;
+        if t.external {
+            *self.transfers.entry(t.asset.clone()).or_default() += t.amount;
+            if let Some(v) = ctx.market.value(&t.asset, t.amount) {
+                self.perf.transfer(v);
+            }
+        } else {
+            *self.other_income.entry(t.asset.clone()).or_default() += t.amount;
+        }
+        self.wallet_change(&t.asset, t.amount, t.time, ctx);
+        Outcome::Applied
+    }
+
+    pub(crate) fn on_config(&mut self, c: &ConfigUpdate, ctx: &mut Ctx<'_>) {
+        match &c.change {
+            ConfigChange::Leverage { symbol, leverage } => {
+                self.leverage.insert(symbol.clone(), *leverage);
+            }
+            ConfigChange::MultiAssets { enabled } => self.multi_assets = Some(*enabled),
+            ConfigChange::PositionMode { hedge } => self.learn_mode(*hedge, ctx),
+        }
+    }
+
+    pub(crate) fn on_snapshot(&mut self, s: &Snapshot, ctx: &mut Ctx<'_>) {
+        if let Some(h) = s.hedge_mode {
+            self.learn_mode(h, ctx);
+        }
+        let fresh = !self.has_history;
+        self.has_history = true;
+        for b in &s.balances {
+            let w = self.wallets.entry(b.asset.clone()).or_default();
+            match w.balance {
+                Some(balance) if !fresh => {
+                    if let Some(v) = w.check.observe(s.time, Cash(b.wallet), &Cash(balance)) {
+                        w.balance = Some(resolve_wallet(
+                            &self.account,
+                            &b.asset,
+                            balance,
+                            std::iter::once(v),
+                            ctx.out,
+                        ));
+                    }
+                }
+                _ => {
+                    w.balance = Some(b.wallet);
+                    w.check.set_baseline(s.time, Cash(b.wallet));
+                }
+            }
+        }
+        // Every leg we hold that the snapshot does not list is flat on the exchange.
+        let mut rows: Vec<(Symbol, PositionSide, Holding, Option<Asset>)> = s
+            .positions
+            .iter()
+            .map(|p| {
+                let h = Holding {
+                    qty: p.qty,
+                    entry: p.entry_price,
+                };
+                (p.symbol.clone(), p.side, h, p.margin_asset.clone())
+            })
+            .collect();
+        for (symbol, sb) in &self.symbols {
+            for pos in sb.legs.iter().flatten() {
+                let listed = rows
+                    .iter()
+                    .any(|(s, side, ..)| s == symbol && *side == pos.side);
+                if !listed && !pos.qty.is_zero() {
+                    let flat = Holding {
+                        qty: Decimal::ZERO,
+                        entry: Decimal::ZERO,
+                    };
+                    rows.push((symbol.clone(), pos.side, flat, None));
+                }
+            }
+        }
+        let capacity = ctx.config.seen_ids_per_symbol;
+        let account = self.account.clone();
+        for (symbol, side, exchange, margin_asset) in rows {
+            let margin = margin_asset_of(margin_asset.as_ref(), &symbol);
+            let mark = ctx.market.mark(&symbol);
+            let sb = self.symbol_book(&symbol, capacity);
+            let pos = sb.leg(&symbol, side, &margin);
+            if fresh || (pos.fills == 0 && pos.qty.is_zero()) {
+                pos.adopt(exchange, s.time);
+                pos.check.set_baseline(s.time, exchange);
+            } else if let Some(v) = pos.check.observe(s.time, exchange, &pos.holding()) {
+                resolve_position(&account, pos, std::iter::once(v), ctx.out);
+            }
+            let delta = pos.remark(mark);
+            if is_stable(&pos.margin_asset) {
+                self.unrealized_sum += delta;
+            }
+        }
+    }
+
+    pub(crate) fn on_correction(&mut self, c: &Correction, ctx: &mut Ctx<'_>) {
+        self.has_history = true;
+        match &c.target {
+            CorrectionTarget::Position {
+                symbol,
+                side,
+                qty,
+                entry_price,
+            } => {
+                let margin = margin_asset_of(None, symbol);
+                let mark = ctx.market.mark(symbol);
+                let capacity = ctx.config.seen_ids_per_symbol;
+                let sb = self.symbol_book(symbol, capacity);
+                let pos = sb.leg(symbol, *side, &margin);
+                let exchange = Holding {
+                    qty: *qty,
+                    entry: *entry_price,
+                };
+                pos.adopt(exchange, c.time);
+                pos.check.set_baseline(c.time, exchange);
+                let delta = pos.remark(mark);
+                if is_stable(&pos.margin_asset) {
+                    self.unrealized_sum += delta;
+                }
+            }
+            CorrectionTarget::Wallet { asset, wallet } => {
+                let w = self.wallets.entry(asset.clone()).or_default();
+                w.balance = Some(*wallet);
+                w.check.set_baseline(c.time, Cash(*wallet));
+            }
+        }
+    }
+
+    /// A new mark price for `symbol`: recompute the unrealized P&L of its legs.
+    pub(crate) fn on_mark(&mut self, symbol: &Symbol, mark: Decimal) -> bool {
+        let Some(sb) = self.symbols.get_mut(symbol.as_str()) else {
+            return false;
+        };
+        let mut delta = Decimal::ZERO;
+        for pos in sb.legs.iter_mut().flatten() {
+            let d = pos.remark(Some(mark));
+            if is_stable(&pos.margin_asset) {
+                delta += d;
+            }
+        }
+        self.unrealized_sum += delta;
+        true
+    }
+
+    /// Judges every pending exchange row stamped at or before `until`.
+    pub(crate) fn settle(&mut self, until: Timestamp, ctx: &mut Ctx<'_>) {
+        self.release_held(ctx);
+        let account = self.account.clone();
+        let mut verdicts = Vec::new();
+        for sb in self.symbols.values_mut() {
+            for pos in sb.legs.iter_mut().flatten() {
+                if pos.check.pending_len() > 0 {
+                    pos.check.settle(until, &pos.holding(), &mut verdicts);
+                    resolve_position(&account, pos, verdicts.drain(..), ctx.out);
+                    let mark = ctx.market.mark(&pos.symbol);
+                    let d = pos.remark(mark);
+                    if is_stable(&pos.margin_asset) {
+                        self.unrealized_sum += d;
+                    }
+                }
+            }
+        }
+        let mut wallet_verdicts = Vec::new();
+        for (asset, w) in self.wallets.iter_mut() {
+            if let Some(balance) = w.balance
+                && w.check.pending_len() > 0
+            {
+                w.check.settle(until, &Cash(balance), &mut wallet_verdicts);
+                w.balance = Some(resolve_wallet(
+                    &account,
+                    asset,
+                    balance,
+                    wallet_verdicts.drain(..),
+                    ctx.out,
+                ));
+            }
+        }
+    }
+
+    /// Number of `TRADE_LITE` fills held for want of a position side.
+    pub(crate) fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+fn margin_asset_of(explicit: Option<&Asset>, symbol: &Symbol) -> Asset {
+    explicit
+        .cloned()
+        .or_else(|| symbol.margin_asset_guess())
+        .unwrap_or_else(|| Asset::new("USDT").expect("non-empty"))
+}
+
+/// Attributes a funding amount to the open legs of a symbol, pro rata to their size; a symbol with no
+/// open leg books it on the leg that traded last. Returns false when the symbol has no leg at all.
+fn attribute_funding(sb: &mut SymbolBook, amount: Decimal) -> bool {
+    let open: Decimal = sb.legs.iter().flatten().map(|p| p.qty.abs()).sum();
+    if open.is_zero() {
+        let last = sb
+            .legs
+            .iter_mut()
+            .flatten()
+            .max_by_key(|p| p.last_fill_time);
+        return match last {
+            Some(p) => {
+                p.book_funding(amount);
+                true
+            }
+            None => false,
+        };
+    }
+    let mut left = amount;
+    let open_legs: Vec<usize> = (0..3)
+        .filter(|i| sb.legs[*i].as_ref().is_some_and(|p| !p.qty.is_zero()))
+        .collect();
+    for (n, i) in open_legs.iter().enumerate() {
+        let Some(p) = sb.legs[*i].as_mut() else {
+            continue;
+        };
+        let share = if n + 1 == open_legs.len() {
+            left
+        } else {
+            amount * p.qty.abs() / open
+        };
+        left -= share;
+        p.book_funding(share);
+    }
+    true
+}
+
+fn resolve_position(
+    account: &Account,
+    pos: &mut Position,
+    verdicts: impl Iterator<Item = Verdict<Holding>>,
+    out: &mut Vec<Discrepancy>,
+) {
+    for v in verdicts {
+        match v {
+            Verdict::Agrees {
+                exchange,
+                current: true,
+            } => {
+                // Same figure to our tolerance: take the exchange's exact entry price.
+                pos.entry = if pos.qty.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    exchange.entry
+                };
+            }
+            Verdict::Agrees { current: false, .. } => {}
+            Verdict::Disagrees {
+                ours,
+                exchange,
+                time,
+                stale,
+            } => {
+                let (kind, o, e) = if ours.qty != exchange.qty {
+                    (DiscrepancyKind::Position, ours.qty, exchange.qty)
+                } else {
+                    (DiscrepancyKind::EntryPrice, ours.entry, exchange.entry)
+                };
+                out.push(Discrepancy {
+                    account: account.clone(),
+                    kind,
+                    symbol: Some(pos.symbol.clone()),
+                    side: Some(pos.side),
+                    asset: None,
+                    trade_id: None,
+                    ours: o,
+                    exchange: e,
+                    time,
+                });
+                let adopted = if stale {
+                    // Newer fills are in already: carry the difference forward.
+                    let qty = pos.qty + (exchange.qty - ours.qty);
+                    let entry = if pos.qty == ours.qty {
+                        exchange.entry
+                    } else {
+                        pos.entry
+                    };
+                    Holding { qty, entry }
+                } else {
+                    exchange
+                };
+                pos.adopt(adopted, time);
+            }
+        }
+    }
+}
+
+fn resolve_wallet(
+    account: &Account,
+    asset: &Asset,
+    mut balance: Decimal,
+    verdicts: impl Iterator<Item = Verdict<Cash>>,
+    out: &mut Vec<Discrepancy>,
+) -> Decimal {
+    for v in verdicts {
+        match v {
+            Verdict::Agrees {
+                exchange,
+                current: true,
+            } => balance = exchange.0,
+            Verdict::Agrees { current: false, .. } => {}
+            Verdict::Disagrees {
+                ours,
+                exchange,
+                time,
+                stale,
+            } => {
+                out.push(Discrepancy {
+                    account: account.clone(),
+                    kind: DiscrepancyKind::Wallet,
+                    symbol: None,
+                    side: None,
+                    asset: Some(asset.clone()),
+                    trade_id: None,
+                    ours: ours.0,
+                    exchange: exchange.0,
+                    time,
+                });
+                balance = if stale {
+                    balance + (exchange.0 - ours.0)
+                } else {
+                    exchange.0
+                };
+            }
+        }
+    }
+    balance
+}
+
+/// Risk and performance of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountSummary {
+    /// Account alias.
+    pub account: Account,
+    /// Hedge mode, when known.
+    pub hedge_mode: Option<bool>,
+    /// Sum of wallet balances valued in the quote (stablecoins at 1).
+    pub wallet: Option<Decimal>,
+    /// Unrealized P&L of all legs with a mark.
+    pub unrealized: Decimal,
+    /// Equity (margin balance) `= wallet + unrealized`.
+    pub equity: Option<Decimal>,
+    /// Maintenance margin from leverage brackets at mark notional.
+    pub maint_margin: Option<Decimal>,
+    /// Margin ratio `= maintenance margin / margin balance` (Binance's convention; liquidation at 1).
+    pub margin_ratio: Option<Decimal>,
+    /// Performance figures (daily P&L, drawdown, Sharpe, Sortino, Calmar).
+    #[serde(flatten)]
+    pub performance: crate::stats::PerformanceSummary,
+    /// Funding that named no symbol, per asset.
+    pub funding_unattributed: BTreeMap<Asset, Decimal>,
+    /// Net external transfers per asset.
+    pub transfers: BTreeMap<Asset, Decimal>,
+    /// Other income (rebates, insurance clearance …) per asset.
+    pub other_income: BTreeMap<Asset, Decimal>,
+    /// Margin calls received.
+    pub margin_calls: u64,
+}

@@ -1,0 +1,362 @@
+//! One position leg per (account, symbol, side): quantity, entry price, realized figures and cycles.
+
+use acctmon_domain::{Asset, PositionSide, Side, Symbol, Timestamp};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::check::{Checked, Figure};
+
+/// A position cycle: from flat to flat (or to a flip through zero in one-way mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cycle {
+    /// Sequence number of the cycle within its position, from 1.
+    pub id: u32,
+    /// Time of the fill that opened it.
+    pub opened_at: Timestamp,
+    /// Time of the fill that closed it (`None` while open).
+    pub closed_at: Option<Timestamp>,
+    /// Largest absolute quantity held during the cycle.
+    pub max_qty: Decimal,
+    /// Realized gross P&L of the cycle.
+    pub realized_gross: Decimal,
+    /// Commission of the cycle, valued in the margin asset.
+    pub commission: Decimal,
+    /// Funding of the cycle (negative when paid).
+    pub funding: Decimal,
+}
+
+impl Cycle {
+    fn open(id: u32, at: Timestamp) -> Self {
+        Self {
+            id,
+            opened_at: at,
+            closed_at: None,
+            max_qty: Decimal::ZERO,
+            realized_gross: Decimal::ZERO,
+            commission: Decimal::ZERO,
+            funding: Decimal::ZERO,
+        }
+    }
+
+    /// The cycle's result: net realized P&L `= gross − commission + funding`.
+    pub fn result(&self) -> Decimal {
+        self.realized_gross - self.commission + self.funding
+    }
+}
+
+/// Quantity and entry price: the figure checked against the exchange's `pa` / `ep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Holding {
+    pub(crate) qty: Decimal,
+    pub(crate) entry: Decimal,
+}
+
+impl Figure for Holding {
+    fn agrees(&self, exchange: &Self) -> bool {
+        if self.qty != exchange.qty {
+            return false;
+        }
+        if self.qty.is_zero() {
+            return true;
+        }
+        (self.entry - exchange.entry).abs() <= entry_tolerance(exchange.entry)
+    }
+}
+
+/// Binance publishes entry prices with 5 (older payloads) to 8 decimals and trims trailing zeros, so a
+/// value is trusted to one unit of its last published place, and never to less than 1e-8.
+fn entry_tolerance(exchange: Decimal) -> Decimal {
+    let scale = exchange.scale().clamp(5, 8);
+    Decimal::new(1, scale)
+}
+
+/// What one fill did to a leg, kept for fills whose commission or realized P&L arrives later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FillEffect {
+    /// Quantity that closed existing exposure.
+    pub(crate) closed: Decimal,
+    /// Quantity that opened new exposure.
+    pub(crate) opened: Decimal,
+    /// Realized gross from our own arithmetic.
+    pub(crate) gross: Decimal,
+    /// The cycle the closing part belongs to.
+    pub(crate) closing_cycle: Option<u32>,
+    /// The cycle the opening part belongs to.
+    pub(crate) opening_cycle: Option<u32>,
+}
+
+/// One position leg.
+#[derive(Debug, Clone)]
+pub struct Position {
+    pub(crate) symbol: Symbol,
+    pub(crate) side: PositionSide,
+    pub(crate) margin_asset: Asset,
+    pub(crate) qty: Decimal,
+    pub(crate) entry: Decimal,
+    pub(crate) realized_gross: Decimal,
+    pub(crate) commission: Decimal,
+    pub(crate) funding: Decimal,
+    /// Commission in the asset it was charged in (e.g. BNB), beside its valuation above.
+    pub(crate) commission_native: Vec<(Asset, Decimal)>,
+    pub(crate) fills: u64,
+    pub(crate) open_cycle: Option<Cycle>,
+    pub(crate) closed_cycles: Vec<Cycle>,
+    pub(crate) next_cycle_id: u32,
+    pub(crate) last_fill_time: Option<Timestamp>,
+    pub(crate) check: Checked<Holding>,
+    /// Cached unrealized P&L at the last mark (`None` without a mark).
+    pub(crate) unrealized: Option<Decimal>,
+}
+
+impl Position {
+    pub(crate) fn new(symbol: Symbol, side: PositionSide, margin_asset: Asset) -> Self {
+        Self {
+            symbol,
+            side,
+            margin_asset,
+            qty: Decimal::ZERO,
+            entry: Decimal::ZERO,
+            realized_gross: Decimal::ZERO,
+            commission: Decimal::ZERO,
+            funding: Decimal::ZERO,
+            commission_native: Vec::new(),
+            fills: 0,
+            open_cycle: None,
+            closed_cycles: Vec::new(),
+            next_cycle_id: 1,
+            last_fill_time: None,
+            check: Checked::default(),
+            unrealized: None,
+        }
+    }
+
+    pub(crate) fn holding(&self) -> Holding {
+        Holding {
+            qty: self.qty,
+            entry: self.entry,
+        }
+    }
+
+    /// Symbol.
+    pub fn symbol(&self) -> &Symbol {
+        &self.symbol
+    }
+    /// Position side.
+    pub fn side(&self) -> PositionSide {
+        self.side
+    }
+    /// Margin asset the position's P&L is counted in.
+    pub fn margin_asset(&self) -> &Asset {
+        &self.margin_asset
+    }
+    /// Signed quantity (negative for a short, like Binance's `pa`).
+    pub fn qty(&self) -> Decimal {
+        self.qty
+    }
+    /// Average entry price (zero when flat).
+    pub fn entry_price(&self) -> Decimal {
+        self.entry
+    }
+    /// Realized gross P&L (sum of the fills' `rp`).
+    pub fn realized_gross(&self) -> Decimal {
+        self.realized_gross
+    }
+    /// Commission valued in the margin asset.
+    pub fn commission(&self) -> Decimal {
+        self.commission
+    }
+    /// Commission per asset it was charged in.
+    pub fn commission_native(&self) -> &[(Asset, Decimal)] {
+        &self.commission_native
+    }
+    /// Funding attributed to this position (negative when paid).
+    pub fn funding(&self) -> Decimal {
+        self.funding
+    }
+    /// Net realized P&L `= gross − commission + funding`.
+    pub fn realized_net(&self) -> Decimal {
+        self.realized_gross - self.commission + self.funding
+    }
+    /// Number of fills applied.
+    pub fn fills(&self) -> u64 {
+        self.fills
+    }
+    /// Closed cycles, oldest first.
+    pub fn closed_cycles(&self) -> &[Cycle] {
+        &self.closed_cycles
+    }
+    /// The open cycle, if the position is not flat.
+    pub fn open_cycle(&self) -> Option<&Cycle> {
+        self.open_cycle.as_ref()
+    }
+    /// Unrealized P&L at the latest mark price, `None` without one.
+    pub fn unrealized(&self) -> Option<Decimal> {
+        self.unrealized
+    }
+
+    /// Recomputes unrealized P&L `= qty × (mark − entry)` and returns the change of the cached value.
+    pub(crate) fn remark(&mut self, mark: Option<Decimal>) -> Decimal {
+        let old = self.unrealized.unwrap_or_default();
+        self.unrealized = mark.map(|m| self.qty * (m - self.entry));
+        self.unrealized.unwrap_or_default() - old
+    }
+
+    /// Applies the quantity and price of a fill (no fees, no wallet). `side` is the order side.
+    pub(crate) fn apply_trade(
+        &mut self,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        time: Timestamp,
+    ) -> FillEffect {
+        self.fills += 1;
+        self.last_fill_time = Some(time);
+        let delta = side.sign() * qty;
+        let increasing =
+            self.qty.is_zero() || self.qty.is_sign_positive() == delta.is_sign_positive();
+        if increasing {
+            let before = self.qty.abs();
+            let after = before + qty;
+            self.entry = if before.is_zero() {
+                price
+            } else {
+                (self.entry * before + price * qty) / after
+            };
+            self.qty += delta;
+            let cycle = self.ensure_cycle(time);
+            cycle.max_qty = cycle.max_qty.max(after);
+            let id = cycle.id;
+            return FillEffect {
+                closed: Decimal::ZERO,
+                opened: qty,
+                gross: Decimal::ZERO,
+                closing_cycle: None,
+                opening_cycle: Some(id),
+            };
+        }
+        // Reducing: the entry price stays, the closed part realizes against it.
+        let held = self.qty.abs();
+        let closed = qty.min(held);
+        let direction = if self.qty.is_sign_positive() {
+            Decimal::ONE
+        } else {
+            Decimal::NEGATIVE_ONE
+        };
+        let gross = (price - self.entry) * closed * direction;
+        let closing_cycle = Some(self.ensure_cycle(time).id);
+        self.qty += side.sign() * closed;
+        let opened = qty - closed;
+        let mut opening_cycle = None;
+        if self.qty.is_zero() {
+            self.entry = Decimal::ZERO;
+            self.close_cycle(time);
+            if opened > Decimal::ZERO {
+                // One-way flip through zero: the remainder opens at the fill price.
+                self.qty = side.sign() * opened;
+                self.entry = price;
+                let cycle = self.ensure_cycle(time);
+                cycle.max_qty = opened;
+                opening_cycle = Some(cycle.id);
+            }
+        }
+        FillEffect {
+            closed,
+            opened,
+            gross,
+            closing_cycle,
+            opening_cycle,
+        }
+    }
+
+    fn ensure_cycle(&mut self, time: Timestamp) -> &mut Cycle {
+        let next = &mut self.next_cycle_id;
+        self.open_cycle.get_or_insert_with(|| {
+            let c = Cycle::open(*next, time);
+            *next += 1;
+            c
+        })
+    }
+
+    fn close_cycle(&mut self, time: Timestamp) {
+        if let Some(mut c) = self.open_cycle.take() {
+            c.closed_at = Some(time);
+            self.closed_cycles.push(c);
+        }
+    }
+
+    /// The cycle with this id, open or closed.
+    pub(crate) fn cycle_mut(&mut self, id: u32) -> Option<&mut Cycle> {
+        if let Some(c) = self.open_cycle.as_mut().filter(|c| c.id == id) {
+            return Some(c);
+        }
+        self.closed_cycles
+            .binary_search_by_key(&id, |c| c.id)
+            .ok()
+            .map(|i| &mut self.closed_cycles[i])
+    }
+
+    /// Books realized gross to the position and to a cycle.
+    pub(crate) fn book_gross(&mut self, amount: Decimal, cycle: Option<u32>) {
+        self.realized_gross += amount;
+        if let Some(c) = cycle.and_then(|id| self.cycle_mut(id)) {
+            c.realized_gross += amount;
+        }
+    }
+
+    /// Books a commission (valued in the margin asset) split between the closing and the opening cycle
+    /// in proportion to the quantities.
+    pub(crate) fn book_commission(
+        &mut self,
+        valued: Decimal,
+        native: (&Asset, Decimal),
+        effect: &FillEffect,
+    ) {
+        self.commission += valued;
+        match self
+            .commission_native
+            .iter_mut()
+            .find(|(a, _)| a == native.0)
+        {
+            Some((_, amount)) => *amount += native.1,
+            None => self.commission_native.push((native.0.clone(), native.1)),
+        }
+        let total = effect.closed + effect.opened;
+        if total.is_zero() {
+            return;
+        }
+        let closing_share = valued * effect.closed / total;
+        let opening_share = valued - closing_share;
+        if let Some(c) = effect.closing_cycle.and_then(|id| self.cycle_mut(id)) {
+            c.commission += closing_share;
+        }
+        if let Some(c) = effect.opening_cycle.and_then(|id| self.cycle_mut(id)) {
+            c.commission += opening_share;
+        }
+    }
+
+    /// Books funding to the position and its open cycle.
+    pub(crate) fn book_funding(&mut self, amount: Decimal) {
+        self.funding += amount;
+        if let Some(c) = self.open_cycle.as_mut() {
+            c.funding += amount;
+        }
+    }
+
+    /// Sets quantity and entry to the exchange's figures, opening or closing a cycle as needed.
+    pub(crate) fn adopt(&mut self, holding: Holding, time: Timestamp) {
+        let was_flat = self.qty.is_zero();
+        self.qty = holding.qty;
+        self.entry = if holding.qty.is_zero() {
+            Decimal::ZERO
+        } else {
+            holding.entry
+        };
+        if self.qty.is_zero() && !was_flat {
+            self.close_cycle(time);
+        } else if !self.qty.is_zero() {
+            let q = self.qty.abs();
+            let c = self.ensure_cycle(time);
+            c.max_qty = c.max_qty.max(q);
+        }
+    }
+}

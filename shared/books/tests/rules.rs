@@ -1,0 +1,644 @@
+//! The rules of the books (DESIGN §5), one table or case per rule, named for what it pins.
+
+mod support;
+
+use acctmon_books::{Books, BooksConfig, DiscrepancyKind, Outcome, Report};
+use acctmon_domain::*;
+use support::*;
+
+use PositionSide::{Both, Long, Short};
+use Side::{Buy, Sell};
+
+fn books() -> Books {
+    Books::new(BooksConfig::default())
+}
+
+fn apply_all(books: &mut Books, fills: &[Fill]) {
+    for f in fills {
+        books.apply(&Event::Fill(f.clone()));
+    }
+}
+
+fn leg<'a>(b: &'a Books, symbol: &str, side: PositionSide) -> &'a acctmon_books::Position {
+    b.position(&account(), symbol, side)
+        .expect("position exists")
+}
+
+/// The four cases of the original plan, under Binance semantics.
+#[test]
+fn plan_cases_under_binance_semantics() {
+    struct Case {
+        name: &'static str,
+        fills: Vec<Fill>,
+        qty: &'static str,
+        entry: &'static str,
+        gross: &'static str,
+        net: &'static str,
+    }
+    let cases = [
+        Case {
+            name: "long 1 @ 50000 then sell @ 55000 with fees 25 and 27.5",
+            fills: vec![
+                fill(1, "BTCUSDT", Buy, Both, "1", "50000", "25"),
+                fill(2, "BTCUSDT", Sell, Both, "1", "55000", "27.5"),
+            ],
+            qty: "0",
+            entry: "0",
+            gross: "5000",
+            net: "4947.5",
+        },
+        Case {
+            name: "mirrored short: sell 1 @ 50000, buy back @ 45000 with fees 25 and 22.5",
+            fills: vec![
+                fill(1, "BTCUSDT", Sell, Both, "1", "50000", "25"),
+                fill(2, "BTCUSDT", Buy, Both, "1", "45000", "22.5"),
+            ],
+            qty: "0",
+            entry: "0",
+            gross: "5000",
+            net: "4952.5",
+        },
+        Case {
+            name: "two buys at 50000 and 52000 average 51000",
+            fills: vec![
+                fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0"),
+                fill(2, "BTCUSDT", Buy, Both, "1", "52000", "0"),
+            ],
+            qty: "2",
+            entry: "51000",
+            gross: "0",
+            net: "0",
+        },
+        Case {
+            name: "buy 1 @ 50000 then sell 2 @ 52000 flips to -1 @ 52000",
+            fills: vec![
+                fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0"),
+                fill(2, "BTCUSDT", Sell, Both, "2", "52000", "0"),
+            ],
+            qty: "-1",
+            entry: "52000",
+            gross: "2000",
+            net: "2000",
+        },
+    ];
+    for c in cases {
+        let mut b = books();
+        apply_all(&mut b, &c.fills);
+        let p = leg(&b, "BTCUSDT", Both);
+        assert_eq!(p.qty(), d(c.qty), "{}: qty", c.name);
+        assert_eq!(p.entry_price(), d(c.entry), "{}: entry", c.name);
+        assert_eq!(p.realized_gross(), d(c.gross), "{}: gross", c.name);
+        assert_eq!(p.realized_net(), d(c.net), "{}: net", c.name);
+        assert!(b.discrepancies().is_empty(), "{}", c.name);
+    }
+}
+
+#[test]
+fn partial_reduce_keeps_entry_and_realizes_the_closed_part() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "ETHUSDT", Buy, Both, "3", "2000", "0"),
+            fill(2, "ETHUSDT", Sell, Both, "1", "2100", "0"),
+        ],
+    );
+    let p = leg(&b, "ETHUSDT", Both);
+    assert_eq!(p.qty(), d("2"));
+    assert_eq!(p.entry_price(), d("2000"));
+    assert_eq!(p.realized_gross(), d("100"));
+    assert_eq!(
+        p.closed_cycles().len(),
+        0,
+        "a partial reduce does not close the cycle"
+    );
+}
+
+#[test]
+fn close_resets_entry_and_closes_the_cycle() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "ETHUSDT", Sell, Both, "2", "2000", "1"),
+            fill(2, "ETHUSDT", Buy, Both, "2", "1900", "1"),
+        ],
+    );
+    let p = leg(&b, "ETHUSDT", Both);
+    assert_eq!((p.qty(), p.entry_price()), (d("0"), d("0")));
+    let c = &p.closed_cycles()[0];
+    assert_eq!(
+        (c.realized_gross, c.commission, c.max_qty),
+        (d("200"), d("2"), d("2"))
+    );
+    assert_eq!(c.result(), d("198"));
+}
+
+#[test]
+fn flip_long_to_short_splits_commission_pro_rata() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "BTCUSDT", Buy, Both, "1", "50000", "10"),
+            // closes 1 and opens 3: a quarter of the 40 fee belongs to the closed cycle.
+            fill(2, "BTCUSDT", Sell, Both, "4", "51000", "40"),
+        ],
+    );
+    let p = leg(&b, "BTCUSDT", Both);
+    assert_eq!((p.qty(), p.entry_price()), (d("-3"), d("51000")));
+    assert_eq!(p.commission(), d("50"));
+    let closed = &p.closed_cycles()[0];
+    assert_eq!(closed.commission, d("20"), "10 opening + 10 of the flip");
+    assert_eq!(closed.result(), d("980"));
+    let open = p.open_cycle().expect("the remainder opened a new cycle");
+    assert_eq!(open.commission, d("30"));
+    assert_eq!(open.max_qty, d("3"));
+}
+
+#[test]
+fn hedge_legs_open_and_reduce_independently() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "BTCUSDT", Buy, Long, "2", "50000", "0"),
+            fill(2, "BTCUSDT", Sell, Short, "1", "50500", "0"),
+            fill(3, "BTCUSDT", Sell, Long, "1", "51000", "0"),
+            fill(4, "BTCUSDT", Buy, Short, "1", "50000", "0"),
+        ],
+    );
+    let long = leg(&b, "BTCUSDT", Long);
+    let short = leg(&b, "BTCUSDT", Short);
+    assert_eq!(
+        (long.qty(), long.entry_price(), long.realized_gross()),
+        (d("1"), d("50000"), d("1000"))
+    );
+    assert_eq!((short.qty(), short.realized_gross()), (d("0"), d("500")));
+    assert!(b.position(&account(), "BTCUSDT", Both).is_none());
+}
+
+#[test]
+fn realized_gross_matches_the_exchange_rp_without_discrepancy() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            with_rp(fill(1, "XEMUSDT", Buy, Both, "7259", "0.02755", "0"), "0"),
+            with_rp(
+                fill(2, "XEMUSDT", Sell, Both, "7259", "0.0275", "0.0399245"),
+                "-0.36295",
+            ),
+        ],
+    );
+    assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
+    assert_eq!(leg(&b, "XEMUSDT", Both).realized_gross(), d("-0.36295"));
+}
+
+#[test]
+fn realized_disagreement_is_reported_and_the_exchange_figure_booked() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0"),
+            with_rp(fill(2, "BTCUSDT", Sell, Both, "1", "51000", "0"), "900"),
+        ],
+    );
+    let ds = b.discrepancies();
+    assert_eq!(ds.len(), 1);
+    assert_eq!(
+        (ds[0].kind, ds[0].ours, ds[0].exchange),
+        (DiscrepancyKind::Realized, d("1000"), d("900"))
+    );
+    assert_eq!(ds[0].trade_id, Some(2));
+    assert_eq!(leg(&b, "BTCUSDT", Both).realized_gross(), d("900"));
+}
+
+#[test]
+fn a_fill_is_applied_once_however_often_it_is_reported() {
+    let full = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "25");
+    let rest = Fill {
+        source: FillSource::Rest,
+        ..full.clone()
+    };
+    let orders: [(&str, Vec<Fill>); 4] = [
+        ("repeat after reconnect", vec![full.clone(), full.clone()]),
+        ("late REST backfill", vec![full.clone(), rest.clone()]),
+        (
+            "TRADE_LITE then ORDER_TRADE_UPDATE",
+            vec![lite(&full), full.clone()],
+        ),
+        (
+            "ORDER_TRADE_UPDATE then TRADE_LITE",
+            vec![full.clone(), lite(&full)],
+        ),
+    ];
+    for (name, reports) in orders {
+        let mut b = books();
+        // One-way mode known from a prior fill on another symbol, so TRADE_LITE applies at once.
+        b.apply(&Event::Fill(fill(99, "ETHUSDT", Buy, Both, "1", "1", "0")));
+        apply_all(&mut b, &reports);
+        let p = leg(&b, "BTCUSDT", Both);
+        assert_eq!(p.qty(), d("1"), "{name}");
+        assert_eq!(p.fills(), 1, "{name}");
+        assert_eq!(p.commission(), d("25"), "{name}: commission booked once");
+    }
+}
+
+#[test]
+fn trade_lite_completed_by_order_update_books_commission_and_checks_rp() {
+    let mut b = books();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    let close = with_rp(fill(2, "BTCUSDT", Sell, Both, "1", "50500", "12.5"), "500");
+    assert_eq!(
+        b.apply(&Event::Fill(lite(&close))).outcome,
+        Outcome::Applied
+    );
+    assert_eq!(
+        b.apply(&Event::Fill(close.clone())).outcome,
+        Outcome::Enriched
+    );
+    assert_eq!(b.apply(&Event::Fill(close)).outcome, Outcome::Duplicate);
+    let p = leg(&b, "BTCUSDT", Both);
+    assert_eq!((p.realized_gross(), p.commission()), (d("500"), d("12.5")));
+    assert_eq!(p.closed_cycles()[0].result(), d("487.5"));
+    assert!(b.discrepancies().is_empty());
+}
+
+#[test]
+fn trade_lite_waits_for_the_position_side_in_hedge_mode() {
+    let mut b = books();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Long, "1", "50000", "0",
+    )));
+    let f = fill(2, "BTCUSDT", Buy, Long, "1", "52000", "0");
+    assert_eq!(b.apply(&Event::Fill(lite(&f))).outcome, Outcome::Held);
+    assert_eq!(b.held_fills(&account()), 1);
+    assert_eq!(b.apply(&Event::Fill(f)).outcome, Outcome::Applied);
+    assert_eq!(b.held_fills(&account()), 0);
+    assert_eq!(leg(&b, "BTCUSDT", Long).entry_price(), d("51000"));
+}
+
+#[test]
+fn bnb_commission_is_valued_at_the_bnb_mark_and_kept_in_both_units() {
+    let mut b = books();
+    b.apply(&balance_row("BNB", "10", Timestamp(1)));
+    b.apply(&balance_row("USDT", "1000", Timestamp(1)));
+    b.apply(&mark("BNBUSDT", "600", 2));
+    let mut f = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0");
+    f.commission = Some(Commission {
+        asset: asset("BNB"),
+        amount: d("0.03"),
+    });
+    b.apply(&Event::Fill(f));
+    let p = leg(&b, "BTCUSDT", Both);
+    assert_eq!(p.commission(), d("18"));
+    assert_eq!(p.commission_native(), &[(asset("BNB"), d("0.03"))]);
+    assert_eq!(b.wallet(&account(), "BNB"), Some(d("9.97")));
+    assert_eq!(
+        b.wallet(&account(), "USDT"),
+        Some(d("1000")),
+        "USDT wallet pays no fee"
+    );
+}
+
+#[test]
+fn funding_is_attributed_when_the_event_names_the_symbol() {
+    let mut b = books();
+    b.apply(&balance_row("USDT", "1000", Timestamp(1)));
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    b.apply(&funding("USDT", Some("BTCUSDT"), "-1.5", 1_800_000_000_000));
+    b.apply(&funding("USDT", None, "-0.5", 1_800_000_000_001));
+    // A repeat of the same funding is not booked twice.
+    b.apply(&funding("USDT", Some("BTCUSDT"), "-1.5", 1_800_000_000_000));
+    let p = leg(&b, "BTCUSDT", Both);
+    assert_eq!(p.funding(), d("-1.5"));
+    assert_eq!(p.realized_net(), d("-1.5"));
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("998")));
+    let s = b.summary(&account()).unwrap();
+    assert_eq!(s.funding_unattributed.get("USDT"), Some(&d("-0.5")));
+}
+
+#[test]
+fn hedge_funding_is_split_between_open_legs_by_size() {
+    let mut b = books();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Long, "3", "50000", "0",
+    )));
+    b.apply(&Event::Fill(fill(
+        2, "BTCUSDT", Sell, Short, "1", "50000", "0",
+    )));
+    b.apply(&funding("USDT", Some("BTCUSDT"), "-4", 1_800_000_000_000));
+    assert_eq!(leg(&b, "BTCUSDT", Long).funding(), d("-3"));
+    assert_eq!(leg(&b, "BTCUSDT", Short).funding(), d("-1"));
+}
+
+#[test]
+fn account_update_before_or_after_its_fill_gives_no_discrepancy() {
+    let f1 = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "20");
+    let f2 = with_rp(fill(2, "BTCUSDT", Sell, Both, "0.4", "51000", "8"), "400");
+    let rows = |f: &Fill, qty: &str, entry: &str, wallet: &str| {
+        vec![
+            position_row("BTCUSDT", Both, qty, entry, f.time),
+            balance_row("USDT", wallet, f.time),
+        ]
+    };
+    let start = balance_row("USDT", "10000", Timestamp(1));
+    let row1 = rows(&f1, "1", "50000", "9980");
+    let row2 = rows(&f2, "0.6", "50000", "10372");
+    let fe = |f: &Fill| Event::Fill(f.clone());
+    let orders: Vec<(&str, Vec<Event>)> = vec![
+        (
+            "fills first",
+            [
+                vec![start.clone(), fe(&f1)],
+                row1.clone(),
+                vec![fe(&f2)],
+                row2.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "rows first",
+            [
+                vec![start.clone()],
+                row1.clone(),
+                vec![fe(&f1)],
+                row2.clone(),
+                vec![fe(&f2)],
+            ]
+            .concat(),
+        ),
+        (
+            "trade lite, rows, full report",
+            [
+                vec![start.clone(), fe(&lite(&f1))],
+                row1.clone(),
+                vec![fe(&f1), fe(&lite(&f2))],
+                row2.clone(),
+                vec![fe(&f2)],
+            ]
+            .concat(),
+        ),
+    ];
+    let mut reports = Vec::new();
+    for (name, events) in orders {
+        let mut b = books();
+        for e in &events {
+            b.apply(e);
+        }
+        b.settle(Timestamp(i64::MAX));
+        assert!(
+            b.discrepancies().is_empty(),
+            "{name}: {:?}",
+            b.discrepancies()
+        );
+        assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("0.6"), "{name}");
+        assert_eq!(b.wallet(&account(), "USDT"), Some(d("10372")), "{name}");
+        reports.push(serde_json::to_string(&Report::new(&b, None)).unwrap());
+    }
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "{reports:#?}");
+}
+
+#[test]
+fn real_disagreements_are_reported_and_the_exchange_figures_adopted() {
+    struct Case {
+        name: &'static str,
+        row: Event,
+        kind: DiscrepancyKind,
+        ours: &'static str,
+        exchange: &'static str,
+    }
+    let f = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0");
+    let cases = [
+        Case {
+            name: "quantity",
+            row: position_row("BTCUSDT", Both, "1.5", "50000", f.time),
+            kind: DiscrepancyKind::Position,
+            ours: "1",
+            exchange: "1.5",
+        },
+        Case {
+            name: "entry price",
+            row: position_row("BTCUSDT", Both, "1", "50100", f.time),
+            kind: DiscrepancyKind::EntryPrice,
+            ours: "50000",
+            exchange: "50100",
+        },
+        Case {
+            name: "wallet",
+            row: balance_row("USDT", "990", f.time),
+            kind: DiscrepancyKind::Wallet,
+            ours: "1000",
+            exchange: "990",
+        },
+    ];
+    for c in cases {
+        let mut b = books();
+        b.apply(&balance_row("USDT", "1000", Timestamp(1)));
+        b.apply(&Event::Fill(f.clone()));
+        b.apply(&c.row);
+        b.settle(Timestamp(i64::MAX));
+        let ds = b.discrepancies();
+        assert_eq!(ds.len(), 1, "{}: {ds:?}", c.name);
+        assert_eq!(
+            (ds[0].kind, ds[0].ours, ds[0].exchange),
+            (c.kind, d(c.ours), d(c.exchange)),
+            "{}",
+            c.name
+        );
+        match c.kind {
+            DiscrepancyKind::Wallet => {
+                assert_eq!(b.wallet(&account(), "USDT"), Some(d(c.exchange)))
+            }
+            DiscrepancyKind::Position => assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d(c.exchange)),
+            _ => assert_eq!(leg(&b, "BTCUSDT", Both).entry_price(), d(c.exchange)),
+        }
+    }
+}
+
+#[test]
+fn a_row_waiting_for_its_fill_is_judged_when_a_later_fill_arrives() {
+    let mut b = books();
+    let f1 = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0");
+    b.apply(&Event::Fill(f1.clone()));
+    // The exchange says 2 at the time of f1: wrong (a drift), decided when f2 (later) arrives.
+    b.apply(&position_row("BTCUSDT", Both, "2", "50000", f1.time));
+    assert!(b.discrepancies().is_empty(), "not decidable yet");
+    b.apply(&Event::Fill(fill(
+        2, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    assert_eq!(b.discrepancies().len(), 1);
+    assert_eq!(
+        leg(&b, "BTCUSDT", Both).qty(),
+        d("3"),
+        "adopted 2, then the new fill on top"
+    );
+}
+
+#[test]
+fn cycles_and_trade_statistics() {
+    let mut b = books();
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "BTCUSDT", Buy, Both, "1", "100", "1"),
+            fill(2, "BTCUSDT", Sell, Both, "1", "110", "1"), // +8
+            fill(3, "BTCUSDT", Sell, Both, "1", "110", "1"),
+            fill(4, "BTCUSDT", Buy, Both, "1", "115", "1"), // -7
+            fill(5, "ETHUSDT", Buy, Both, "2", "10", "0"),
+            fill(6, "ETHUSDT", Sell, Both, "2", "12", "0"), // +4
+            fill(7, "ETHUSDT", Buy, Both, "1", "10", "0"),  // still open
+        ],
+    );
+    let s = b.stats(None);
+    assert_eq!((s.cycles, s.wins, s.losses), (3, 2, 1));
+    assert_eq!(s.gross_profit, d("12"));
+    assert_eq!(s.gross_loss, d("-7"));
+    assert_eq!(s.largest_win, Some(d("8")));
+    assert_eq!(s.largest_loss, Some(d("-7")));
+    assert_eq!(s.expectancy, Some(d("5") / d("3")));
+    let r = Report::new(&b, None);
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["stats"]["win_rate"], "0.6667");
+    assert_eq!(v["stats"]["profit_factor"], "1.7143");
+}
+
+#[test]
+fn unrealized_equity_and_margin_ratio_from_brackets() {
+    let mut b = books();
+    b.apply(&balance_row("USDT", "10000", Timestamp(1)));
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Sell, Both, "1", "52000", "0",
+    )));
+    b.apply(&Event::Brackets(LeverageBrackets {
+        symbol: sym("BTCUSDT"),
+        brackets: vec![
+            Bracket {
+                bracket: 1,
+                initial_leverage: 125,
+                notional_floor: d("0"),
+                notional_cap: d("50000"),
+                maint_margin_ratio: d("0.004"),
+                cum: d("0"),
+            },
+            Bracket {
+                bracket: 2,
+                initial_leverage: 100,
+                notional_floor: d("50000"),
+                notional_cap: d("250000"),
+                maint_margin_ratio: d("0.005"),
+                cum: d("50"),
+            },
+        ],
+    }));
+    b.apply(&mark("BTCUSDT", "51000", 1_700_000_002_000));
+    let p = leg(&b, "BTCUSDT", Both);
+    assert_eq!(p.unrealized(), Some(d("1000")));
+    let s = b.summary(&account()).unwrap();
+    assert_eq!(s.equity, Some(d("11000")));
+    // 51000 × 0.005 − 50 = 205; 205 / 11000
+    assert_eq!(s.maint_margin, Some(d("205")));
+    assert_eq!(s.margin_ratio, Some(d("205") / d("11000")));
+}
+
+#[test]
+fn daily_pnl_is_net_of_transfers_with_a_configurable_boundary() {
+    let hour = 3_600_000i64;
+    let day0 = 1_700_006_400_000i64; // 2023-11-15 00:00 UTC
+    let mut b = Books::new(BooksConfig {
+        day_boundary_ms: BooksConfig::parse_day_boundary("08:00").unwrap(),
+        ..BooksConfig::default()
+    });
+    b.apply(&balance_row("USDT", "1000", Timestamp(day0 + 9 * hour)));
+    b.apply(&transfer("USDT", "500", true, day0 + 10 * hour));
+    b.apply(&transfer("USDT", "5", false, day0 + 11 * hour)); // a rebate is P&L
+    let s = b.summary(&account()).unwrap();
+    assert_eq!(s.equity, Some(d("1505")));
+    assert_eq!(s.performance.daily_pnl, Some(d("5")));
+    // After the next 08:00 boundary, a new day starts from 1505.
+    b.apply(&transfer("USDT", "-5", false, day0 + 33 * hour));
+    let s = b.summary(&account()).unwrap();
+    assert_eq!(s.performance.daily_pnl, Some(d("-5")));
+    assert_eq!(b.days(&account()).len(), 1);
+    assert_eq!(b.days(&account())[0].pnl, d("5"));
+    assert_eq!(s.performance.drawdown, Some(d("5")));
+}
+
+#[test]
+fn snapshot_sets_a_baseline_and_fills_before_it_are_not_applied_again() {
+    let mut b = books();
+    let f = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "5");
+    b.apply(&Event::Snapshot(Snapshot {
+        account: account(),
+        hedge_mode: Some(false),
+        balances: vec![SnapshotBalance {
+            asset: asset("USDT"),
+            wallet: d("995"),
+        }],
+        positions: vec![SnapshotPosition {
+            symbol: sym("BTCUSDT"),
+            side: Both,
+            qty: d("1"),
+            entry_price: d("50000"),
+            margin_asset: Some(asset("USDT")),
+            update_time: f.time,
+        }],
+        time: f.time,
+    }));
+    assert_eq!(b.apply(&Event::Fill(f)).outcome, Outcome::BeforeBaseline);
+    b.apply(&Event::Fill(fill(
+        2, "BTCUSDT", Sell, Both, "1", "50100", "5",
+    )));
+    let p = leg(&b, "BTCUSDT", Both);
+    assert_eq!(
+        (p.qty(), p.realized_gross(), p.commission()),
+        (d("0"), d("100"), d("5"))
+    );
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("1090")));
+    assert!(b.discrepancies().is_empty());
+}
+
+#[test]
+fn a_later_snapshot_checks_and_corrects() {
+    let mut b = books();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    b.apply(&Event::Snapshot(Snapshot {
+        account: account(),
+        hedge_mode: None,
+        balances: vec![],
+        positions: vec![],
+        time: Timestamp(1_800_000_000_000),
+    }));
+    b.settle(Timestamp(i64::MAX));
+    let ds = b.discrepancies();
+    assert_eq!(ds.len(), 1);
+    assert_eq!(
+        (ds[0].kind, ds[0].ours, ds[0].exchange),
+        (DiscrepancyKind::Position, d("1"), d("0"))
+    );
+    assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("0"));
+}
+
+#[test]
+fn wallet_moves_by_realized_minus_commission_plus_funding_and_transfers() {
+    let mut b = books();
+    b.apply(&balance_row("USDT", "1000", Timestamp(1)));
+    apply_all(
+        &mut b,
+        &[
+            fill(1, "BTCUSDT", Buy, Both, "1", "50000", "25"),
+            with_rp(fill(2, "BTCUSDT", Sell, Both, "1", "55000", "27.5"), "5000"),
+        ],
+    );
+    b.apply(&funding("USDT", Some("BTCUSDT"), "-2.5", 1_800_000_000_000));
+    b.apply(&transfer("USDT", "-100", true, 1_800_000_000_001));
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("5845")));
+}
