@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::check::{Checked, Figure, Verdict};
 use crate::position::{FillEffect, Holding, Position};
 use crate::risk::{is_stable, maint_margin};
-use crate::seen::SeenIds;
+use crate::seen::{NameHash, SeenIds};
 use crate::stats::Performance;
 use crate::{BooksConfig, Discrepancy, DiscrepancyKind, Market, Outcome};
 
@@ -33,6 +33,9 @@ impl Figure for Cash {
 /// Whether our realized gross for a fill agrees with the exchange's `rp`: to one unit of the published
 /// place (at least 1e-8), plus the effect of an entry price known to 1e-8 on the closed quantity.
 fn realized_agrees(ours: Decimal, exchange: Decimal, closed: Decimal) -> bool {
+    if ours == exchange {
+        return true;
+    }
     let unit = Decimal::new(1, exchange.scale().max(8));
     let tolerance = unit + closed.abs() * Decimal::new(1, 8);
     (ours - exchange).abs() <= tolerance
@@ -62,7 +65,7 @@ pub(crate) struct SymbolBook {
     seen: SeenIds,
     /// Legs indexed BOTH, LONG, SHORT.
     pub(crate) legs: [Option<Position>; 3],
-    incomplete: HashMap<TradeId, Incomplete>,
+    incomplete: HashMap<TradeId, Incomplete, std::hash::BuildHasherDefault<crate::seen::IdHasher>>,
 }
 
 fn leg_index(side: PositionSide) -> usize {
@@ -78,7 +81,7 @@ impl SymbolBook {
         Self {
             seen: SeenIds::new(capacity),
             legs: [None, None, None],
-            incomplete: HashMap::new(),
+            incomplete: HashMap::default(),
         }
     }
 
@@ -103,7 +106,7 @@ struct MoneyKey {
 pub(crate) struct AccountBook {
     pub(crate) account: Account,
     pub(crate) hedge: Option<bool>,
-    pub(crate) symbols: HashMap<Symbol, SymbolBook>,
+    pub(crate) symbols: HashMap<Symbol, SymbolBook, NameHash>,
     pub(crate) wallets: BTreeMap<Asset, Wallet>,
     held: Vec<Fill>,
     money_seen: HashSet<MoneyKey>,
@@ -131,7 +134,7 @@ impl AccountBook {
         Self {
             account,
             hedge: None,
-            symbols: HashMap::new(),
+            symbols: HashMap::default(),
             wallets: BTreeMap::new(),
             held: Vec::new(),
             money_seen: HashSet::new(),
@@ -231,12 +234,20 @@ impl AccountBook {
         {
             self.learn_mode(ps != PositionSide::Both, ctx);
         }
-        let capacity = ctx.config.seen_ids_per_symbol;
-        let sb = self.symbol_book(&fill.symbol, capacity);
-        if sb.seen.contains(fill.trade_id) {
+        let seen = match self.symbols.get(fill.symbol.as_str()) {
+            Some(sb) => sb.seen.contains(fill.trade_id),
+            None => {
+                let capacity = ctx.config.seen_ids_per_symbol;
+                self.symbols
+                    .insert(fill.symbol.clone(), SymbolBook::new(capacity));
+                false
+            }
+        };
+        if seen {
             return self.enrich(fill, ctx);
         }
-        if let Some(i) = self
+        if !self.held.is_empty()
+            && let Some(i) = self
             .held
             .iter()
             .position(|h| h.trade_id == fill.trade_id && h.symbol == fill.symbol)
@@ -259,20 +270,38 @@ impl AccountBook {
     }
 
     fn apply_fill(&mut self, fill: &Fill, side: PositionSide, ctx: &mut Ctx<'_>) -> Outcome {
-        let margin = margin_asset_of(fill.margin_asset.as_ref(), &fill.symbol);
         let capacity = ctx.config.seen_ids_per_symbol;
-        let account = self.account.clone();
+        let account = &self.account;
         let mark = ctx.market.mark(&fill.symbol);
-        let sb = self.symbol_book(&fill.symbol, capacity);
+        let Some(sb) = self.symbols.get_mut(fill.symbol.as_str()) else {
+            // Fills reach here through `on_fill`, which creates the symbol's book.
+            self.symbols
+                .insert(fill.symbol.clone(), SymbolBook::new(capacity));
+            return self.apply_fill(fill, side, ctx);
+        };
         sb.seen.insert(fill.trade_id);
-        let pos = sb.leg(&fill.symbol, side, &margin);
+        let slot = &mut sb.legs[leg_index(side)];
+        let pos = match slot {
+            Some(pos) => {
+                if let Some(m) = &fill.margin_asset {
+                    pos.margin_asset = m.clone();
+                }
+                pos
+            }
+            None => slot.insert(Position::new(
+                fill.symbol.clone(),
+                side,
+                margin_asset_of(fill.margin_asset.as_ref(), &fill.symbol),
+            )),
+        };
+        let margin = pos.margin_asset.clone();
         if pos.check.covered_by_baseline(fill.time) {
             return Outcome::BeforeBaseline;
         }
         let mut verdicts = Vec::new();
         pos.check
             .before_change(fill.time, &pos.holding(), &mut verdicts);
-        resolve_position(&account, pos, verdicts.drain(..), ctx.out);
+        resolve_position(account, pos, verdicts.drain(..), ctx.out);
 
         let effect = pos.apply_trade(fill.side, fill.qty, fill.price, fill.time);
         let booked = match fill.realized_pnl {
@@ -306,7 +335,7 @@ impl AccountBook {
             commission_move = Some((c.asset.clone(), -c.amount));
         }
         pos.check.after_change(&pos.holding(), &mut verdicts);
-        resolve_position(&account, pos, verdicts.drain(..), ctx.out);
+        resolve_position(account, pos, verdicts.drain(..), ctx.out);
         let delta = pos.remark(mark);
         let stable_margin = is_stable(&margin);
         if fill.commission.is_none() || fill.realized_pnl.is_none() {
@@ -405,9 +434,12 @@ impl AccountBook {
         time: Timestamp,
         ctx: &mut Ctx<'_>,
     ) {
-        let w = self.wallets.entry(asset.clone()).or_default();
+        // Unknown until the exchange reports it; that report will include this move.
+        let Some(w) = self.wallets.get_mut(asset.as_str()) else {
+            return;
+        };
         let Some(balance) = w.balance else {
-            return; // unknown until the exchange reports it; that report will include this move
+            return;
         };
         if w.check.covered_by_baseline(time) {
             return;
@@ -458,10 +490,7 @@ impl AccountBook {
         if p.margin_asset.is_some() {
             pos.margin_asset = margin.clone();
         }
-        let exchange = Holding {
-            qty: p.qty,
-            entry: p.entry_price,
-        };
+        let exchange = Holding::from_exchange(p.qty, p.entry_price);
         if let Some(v) = pos.check.observe(p.time, exchange, &pos.holding()) {
             resolve_position(&account, pos, std::iter::once(v), ctx.out);
         }
@@ -563,10 +592,7 @@ impl AccountBook {
             .positions
             .iter()
             .map(|p| {
-                let h = Holding {
-                    qty: p.qty,
-                    entry: p.entry_price,
-                };
+                let h = Holding::from_exchange(p.qty, p.entry_price);
                 (p.symbol.clone(), p.side, h, p.margin_asset.clone())
             })
             .collect();
@@ -576,10 +602,7 @@ impl AccountBook {
                     .iter()
                     .any(|(s, side, ..)| s == symbol && *side == pos.side);
                 if !listed && !pos.qty.is_zero() {
-                    let flat = Holding {
-                        qty: Decimal::ZERO,
-                        entry: Decimal::ZERO,
-                    };
+                    let flat = Holding::from_exchange(Decimal::ZERO, Decimal::ZERO);
                     rows.push((symbol.clone(), pos.side, flat, None));
                 }
             }
@@ -618,10 +641,7 @@ impl AccountBook {
                 let capacity = ctx.config.seen_ids_per_symbol;
                 let sb = self.symbol_book(symbol, capacity);
                 let pos = sb.leg(symbol, *side, &margin);
-                let exchange = Holding {
-                    qty: *qty,
-                    entry: *entry_price,
-                };
+                let exchange = Holding::from_exchange(*qty, *entry_price);
                 pos.adopt(exchange, c.time);
                 pos.check.set_baseline(c.time, exchange);
                 let delta = pos.remark(mark);
@@ -751,10 +771,10 @@ fn resolve_position(
                 current: true,
             } => {
                 // Same figure to our tolerance: take the exchange's exact entry price.
-                pos.entry = if pos.qty.is_zero() {
+                pos.cost = if pos.qty.is_zero() {
                     Decimal::ZERO
                 } else {
-                    exchange.entry
+                    exchange.cost
                 };
             }
             Verdict::Agrees { current: false, .. } => {}
@@ -767,7 +787,7 @@ fn resolve_position(
                 let (kind, o, e) = if ours.qty != exchange.qty {
                     (DiscrepancyKind::Position, ours.qty, exchange.qty)
                 } else {
-                    (DiscrepancyKind::EntryPrice, ours.entry, exchange.entry)
+                    (DiscrepancyKind::EntryPrice, ours.entry(), exchange.entry())
                 };
                 out.push(Discrepancy {
                     account: account.clone(),
@@ -784,11 +804,11 @@ fn resolve_position(
                     // Newer fills are in already: carry the difference forward.
                     let qty = pos.qty + (exchange.qty - ours.qty);
                     let entry = if pos.qty == ours.qty {
-                        exchange.entry
+                        exchange.entry()
                     } else {
-                        pos.entry
+                        pos.holding().entry()
                     };
-                    Holding { qty, entry }
+                    Holding::from_exchange(qty, entry)
                 } else {
                     exchange
                 };

@@ -46,7 +46,7 @@ use acctmon_domain::{
 use serde::Serialize;
 
 pub use account::AccountSummary;
-pub use position::{Cycle, Position};
+pub use position::{Cycle, ENTRY_DP, Position};
 pub use report::{BalanceRow, DiscrepancyRow, PositionRow, Report, StatsRow};
 pub use risk::maint_margin;
 pub use stats::{DayResult, PerformanceSummary, ReturnRatios, TradeStats};
@@ -177,8 +177,8 @@ pub struct Applied {
 /// Market data shared by all accounts: mark prices and leverage brackets.
 #[derive(Debug, Clone, Default)]
 pub struct Market {
-    marks: HashMap<Symbol, (Decimal, Timestamp)>,
-    brackets: HashMap<Symbol, Vec<Bracket>>,
+    marks: HashMap<Symbol, (Decimal, Timestamp), seen::NameHash>,
+    brackets: HashMap<Symbol, Vec<Bracket>, seen::NameHash>,
 }
 
 impl Market {

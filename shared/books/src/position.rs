@@ -6,6 +6,12 @@ use serde::Serialize;
 
 use crate::check::{Checked, Figure};
 
+/// Decimals of a reported average entry price (the books keep the exact cost basis).
+pub const ENTRY_DP: u32 = 12;
+
+/// Decimals kept in a cost basis after a partial reduce.
+const COST_DP: u32 = 16;
+
 /// A position cycle: from flat to flat (or to a flip through zero in one-way mode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cycle {
@@ -44,11 +50,34 @@ impl Cycle {
     }
 }
 
-/// Quantity and entry price: the figure checked against the exchange's `pa` / `ep`.
+/// Quantity and cost basis (`|qty| × entry`): the figure checked against the exchange's `pa` / `ep`.
+/// Keeping the cost rather than the average spares a division on every fill that adds to a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Holding {
     pub(crate) qty: Decimal,
-    pub(crate) entry: Decimal,
+    pub(crate) cost: Decimal,
+    /// Decimals of the entry price as published (exchange rows); tolerance of the comparison.
+    pub(crate) entry_scale: u32,
+}
+
+impl Holding {
+    /// A holding as the exchange reports it: signed quantity and entry price.
+    pub(crate) fn from_exchange(qty: Decimal, entry: Decimal) -> Self {
+        Self {
+            qty,
+            cost: if qty.is_zero() { Decimal::ZERO } else { entry * qty.abs() },
+            entry_scale: entry.scale(),
+        }
+    }
+
+    /// The average entry price (zero when flat).
+    pub(crate) fn entry(&self) -> Decimal {
+        if self.qty.is_zero() {
+            Decimal::ZERO
+        } else {
+            self.cost / self.qty.abs()
+        }
+    }
 }
 
 impl Figure for Holding {
@@ -59,14 +88,15 @@ impl Figure for Holding {
         if self.qty.is_zero() {
             return true;
         }
-        (self.entry - exchange.entry).abs() <= entry_tolerance(exchange.entry)
+        // |entry − ep| ≤ tol  ⇔  |cost − ep·|q|| ≤ tol·|q|
+        (self.cost - exchange.cost).abs() <= entry_tolerance(exchange.entry_scale) * self.qty.abs()
     }
 }
 
 /// Binance publishes entry prices with 5 (older payloads) to 8 decimals and trims trailing zeros, so a
 /// value is trusted to one unit of its last published place, and never to less than 1e-8.
-fn entry_tolerance(exchange: Decimal) -> Decimal {
-    let scale = exchange.scale().clamp(5, 8);
+fn entry_tolerance(scale: u32) -> Decimal {
+    let scale = scale.clamp(5, 8);
     Decimal::new(1, scale)
 }
 
@@ -92,7 +122,8 @@ pub struct Position {
     pub(crate) side: PositionSide,
     pub(crate) margin_asset: Asset,
     pub(crate) qty: Decimal,
-    pub(crate) entry: Decimal,
+    /// `|qty| × entry price`, exact for fills that add to the position.
+    pub(crate) cost: Decimal,
     pub(crate) realized_gross: Decimal,
     pub(crate) commission: Decimal,
     pub(crate) funding: Decimal,
@@ -115,7 +146,7 @@ impl Position {
             side,
             margin_asset,
             qty: Decimal::ZERO,
-            entry: Decimal::ZERO,
+            cost: Decimal::ZERO,
             realized_gross: Decimal::ZERO,
             commission: Decimal::ZERO,
             funding: Decimal::ZERO,
@@ -133,7 +164,8 @@ impl Position {
     pub(crate) fn holding(&self) -> Holding {
         Holding {
             qty: self.qty,
-            entry: self.entry,
+            cost: self.cost,
+            entry_scale: 28,
         }
     }
 
@@ -153,9 +185,9 @@ impl Position {
     pub fn qty(&self) -> Decimal {
         self.qty
     }
-    /// Average entry price (zero when flat).
+    /// Average entry price (zero when flat), to [`ENTRY_DP`] decimals.
     pub fn entry_price(&self) -> Decimal {
-        self.entry
+        self.holding().entry().round_dp(ENTRY_DP)
     }
     /// Realized gross P&L (sum of the fills' `rp`).
     pub fn realized_gross(&self) -> Decimal {
@@ -197,7 +229,14 @@ impl Position {
     /// Recomputes unrealized P&L `= qty × (mark − entry)` and returns the change of the cached value.
     pub(crate) fn remark(&mut self, mark: Option<Decimal>) -> Decimal {
         let old = self.unrealized.unwrap_or_default();
-        self.unrealized = mark.map(|m| self.qty * (m - self.entry));
+        // qty × (mark − entry) = qty × mark ∓ cost (minus for a long, plus for a short)
+        self.unrealized = mark.map(|m| {
+            if self.qty.is_sign_negative() {
+                self.qty * m + self.cost
+            } else {
+                self.qty * m - self.cost
+            }
+        });
         self.unrealized.unwrap_or_default() - old
     }
 
@@ -215,13 +254,9 @@ impl Position {
         let increasing =
             self.qty.is_zero() || self.qty.is_sign_positive() == delta.is_sign_positive();
         if increasing {
-            let before = self.qty.abs();
-            let after = before + qty;
-            self.entry = if before.is_zero() {
-                price
-            } else {
-                (self.entry * before + price * qty) / after
-            };
+            let after = self.qty.abs() + qty;
+            // The entry price becomes the quantity-weighted average: cost / |qty|.
+            self.cost += price * qty;
             self.qty += delta;
             let cycle = self.ensure_cycle(time);
             cycle.max_qty = cycle.max_qty.max(after);
@@ -242,18 +277,27 @@ impl Position {
         } else {
             Decimal::NEGATIVE_ONE
         };
-        let gross = (price - self.entry) * closed * direction;
+        // The closed part leaves at the average entry: its share of the cost.
+        let released = if closed == held {
+            self.cost
+        } else {
+            // Kept to COST_DP decimals so that the cost does not grow to 28 digits and slow every
+            // later operation; the error is below 1e-16 of the quote per reduce.
+            (self.cost * closed / held).round_dp(COST_DP)
+        };
+        let gross = (price * closed - released) * direction;
+        self.cost -= released;
         let closing_cycle = Some(self.ensure_cycle(time).id);
         self.qty += side.sign() * closed;
         let opened = qty - closed;
         let mut opening_cycle = None;
         if self.qty.is_zero() {
-            self.entry = Decimal::ZERO;
+            self.cost = Decimal::ZERO;
             self.close_cycle(time);
             if opened > Decimal::ZERO {
                 // One-way flip through zero: the remainder opens at the fill price.
                 self.qty = side.sign() * opened;
-                self.entry = price;
+                self.cost = price * opened;
                 let cycle = self.ensure_cycle(time);
                 cycle.max_qty = opened;
                 opening_cycle = Some(cycle.id);
@@ -320,16 +364,23 @@ impl Position {
             Some((_, amount)) => *amount += native.1,
             None => self.commission_native.push((native.0.clone(), native.1)),
         }
-        let total = effect.closed + effect.opened;
-        if total.is_zero() {
-            return;
-        }
-        let closing_share = valued * effect.closed / total;
-        let opening_share = valued - closing_share;
-        if let Some(c) = effect.closing_cycle.and_then(|id| self.cycle_mut(id)) {
+        let (closing_share, opening_share) = if effect.opened.is_zero() {
+            (valued, Decimal::ZERO)
+        } else if effect.closed.is_zero() {
+            (Decimal::ZERO, valued)
+        } else {
+            // A flip: split pro rata between the closed and the newly opened quantity.
+            let closing = valued * effect.closed / (effect.closed + effect.opened);
+            (closing, valued - closing)
+        };
+        if !closing_share.is_zero()
+            && let Some(c) = effect.closing_cycle.and_then(|id| self.cycle_mut(id))
+        {
             c.commission += closing_share;
         }
-        if let Some(c) = effect.opening_cycle.and_then(|id| self.cycle_mut(id)) {
+        if !opening_share.is_zero()
+            && let Some(c) = effect.opening_cycle.and_then(|id| self.cycle_mut(id))
+        {
             c.commission += opening_share;
         }
     }
@@ -346,10 +397,10 @@ impl Position {
     pub(crate) fn adopt(&mut self, holding: Holding, time: Timestamp) {
         let was_flat = self.qty.is_zero();
         self.qty = holding.qty;
-        self.entry = if holding.qty.is_zero() {
+        self.cost = if holding.qty.is_zero() {
             Decimal::ZERO
         } else {
-            holding.entry
+            holding.cost
         };
         if self.qty.is_zero() && !was_flat {
             self.close_cycle(time);
