@@ -33,7 +33,11 @@ fn fills() -> Vec<Event> {
     for i in 0..FILLS {
         let r = next();
         let symbol = symbols[(r % 4) as usize].clone();
-        let side = if (r >> 8) % 2 == 0 { Side::Buy } else { Side::Sell };
+        let side = if (r >> 8) % 2 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         let qty = Decimal::new(((r >> 16) % 5000 + 1) as i64, 3);
         let price = Decimal::new(((r >> 32) % 2000 + 49_000) as i64, 0);
         let t = Timestamp(1_700_000_000_000 + i as i64);

@@ -120,6 +120,8 @@ pub(crate) struct AccountBook {
     pub(crate) multi_assets: Option<bool>,
     pub(crate) margin_calls: u64,
     has_history: bool,
+    /// Non-stable assets (BNB …) already counted in equity at a mark price.
+    valued: std::collections::BTreeSet<Asset>,
 }
 
 /// Shared read-only context for one event.
@@ -147,6 +149,7 @@ impl AccountBook {
             multi_assets: None,
             margin_calls: 0,
             has_history: false,
+            valued: std::collections::BTreeSet::new(),
         }
     }
 
@@ -161,19 +164,40 @@ impl AccountBook {
     }
 
     /// Equity (margin balance) valued in the quote: wallets plus unrealized P&L. `None` until a wallet
-    /// balance is known.
+    /// balance is known. A non-stable wallet (BNB) counts once it has been valued at a mark price.
     pub(crate) fn equity(&self, market: &Market) -> Option<Decimal> {
         let mut total = self.unrealized_sum;
         let mut known = false;
         for (asset, w) in &self.wallets {
             if let Some(b) = w.balance {
                 known = true;
-                if let Some(v) = market.value(asset, b) {
+                if (is_stable(asset) || self.valued.contains(asset))
+                    && let Some(v) = market.value(asset, b)
+                {
                     total += v;
                 }
             }
         }
         known.then_some(total)
+    }
+
+    /// Counts wallets of non-stable assets that can now be valued. Their first valuation is capital
+    /// coming into view, not profit, so performance treats it like a transfer in. Returns whether any
+    /// asset was added.
+    pub(crate) fn value_new_assets(&mut self, market: &Market) -> bool {
+        let mut added = false;
+        for (asset, w) in &self.wallets {
+            if let Some(b) = w.balance
+                && !is_stable(asset)
+                && !self.valued.contains(asset)
+                && let Some(v) = market.value(asset, b)
+            {
+                self.valued.insert(asset.clone());
+                self.perf.transfer(v);
+                added = true;
+            }
+        }
+        added
     }
 
     /// Unrealized P&L over every leg with a mark, valued in the quote.
@@ -248,9 +272,9 @@ impl AccountBook {
         }
         if !self.held.is_empty()
             && let Some(i) = self
-            .held
-            .iter()
-            .position(|h| h.trade_id == fill.trade_id && h.symbol == fill.symbol)
+                .held
+                .iter()
+                .position(|h| h.trade_id == fill.trade_id && h.symbol == fill.symbol)
         {
             if fill.source == FillSource::TradeLite {
                 return Outcome::Duplicate;
@@ -541,7 +565,9 @@ impl AccountBook {
         self.has_history = true;
         if t.external {
             *self.transfers.entry(t.asset.clone()).or_default() += t.amount;
-            if let Some(v) = ctx.market.value(&t.asset, t.amount) {
+            // A non-stable asset not yet in equity is counted as capital when first valued instead.
+            let counted = is_stable(&t.asset) || self.valued.contains(&t.asset);
+            if counted && let Some(v) = ctx.market.value(&t.asset, t.amount) {
                 self.perf.transfer(v);
             }
         } else {

@@ -221,17 +221,23 @@ impl<S: Figure> Checked<S> {
         out: &mut Vec<Verdict<S>>,
     ) {
         let mut kept = Vec::new();
+        // Judged oldest first; every verdict leads the caller to adopt the row's figure, so each
+        // later row is compared with the figure adopted before it.
+        self.pending.sort_by_key(|(t, _)| *t);
+        let mut ours = current.clone();
         for (time, exchange) in self.pending.drain(..) {
             if !decidable(time) {
                 kept.push((time, exchange));
-            } else if current.agrees(&exchange) {
+            } else if ours.agrees(&exchange) {
+                ours = exchange.clone();
                 out.push(Verdict::Agrees {
                     exchange,
                     current: true,
                 });
             } else {
+                let previous = std::mem::replace(&mut ours, exchange.clone());
                 out.push(Verdict::Disagrees {
-                    ours: current.clone(),
+                    ours: previous,
                     exchange,
                     time,
                     stale: false,
@@ -351,6 +357,23 @@ mod tests {
             c.observe(Timestamp(10), N(9), &N(3)),
             Some(Verdict::Disagrees { stale: true, .. })
         ));
+    }
+
+    #[test]
+    fn rows_judged_together_compare_with_the_figure_adopted_before_them() {
+        let mut c = Checked::default();
+        change(&mut c, 10, 0, 5);
+        assert_eq!(c.observe(Timestamp(12), N(8), &N(5)), None);
+        assert_eq!(c.observe(Timestamp(13), N(9), &N(5)), None);
+        let mut out = Vec::new();
+        c.settle(Timestamp(20), &N(5), &mut out);
+        let disagreement = |ours, exchange, t| Verdict::Disagrees {
+            ours: N(ours),
+            exchange: N(exchange),
+            time: Timestamp(t),
+            stale: false,
+        };
+        assert_eq!(out, vec![disagreement(5, 8, 12), disagreement(8, 9, 13)]);
     }
 
     #[test]

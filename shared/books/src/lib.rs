@@ -256,7 +256,9 @@ impl Books {
                 let offset = self.config.day_boundary_ms;
                 for book in self.accounts.values_mut() {
                     book.perf.roll(m.time, offset);
-                    if book.on_mark(&m.symbol, m.mark_price)
+                    let moved = book.on_mark(&m.symbol, m.mark_price);
+                    let valued = book.value_new_assets(&self.market);
+                    if (moved || valued)
                         && let Some(e) = book.equity(&self.market)
                     {
                         book.perf.update(m.time, e, offset);
@@ -466,18 +468,21 @@ impl Books {
             (Some(m), Some(e)) if e > Decimal::ZERO => Some(m / e),
             _ => None,
         };
+        let n = |d: Decimal| d.normalize();
+        let normalized =
+            |m: &BTreeMap<Asset, Decimal>| m.iter().map(|(a, d)| (a.clone(), n(*d))).collect();
         Some(AccountSummary {
             account: account.clone(),
             hedge_mode: book.hedge,
-            wallet,
-            unrealized: book.unrealized(),
-            equity,
-            maint_margin: maint,
-            margin_ratio,
+            wallet: wallet.map(n),
+            unrealized: n(book.unrealized()),
+            equity: equity.map(n),
+            maint_margin: maint.map(n),
+            margin_ratio: margin_ratio.map(|r| r.round_dp(8).normalize()),
             performance: book.perf.summary(),
-            funding_unattributed: book.funding_unattributed.clone(),
-            transfers: book.transfers.clone(),
-            other_income: book.other_income.clone(),
+            funding_unattributed: normalized(&book.funding_unattributed),
+            transfers: normalized(&book.transfers),
+            other_income: normalized(&book.other_income),
             margin_calls: book.margin_calls,
         })
     }

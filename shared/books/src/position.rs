@@ -65,7 +65,11 @@ impl Holding {
     pub(crate) fn from_exchange(qty: Decimal, entry: Decimal) -> Self {
         Self {
             qty,
-            cost: if qty.is_zero() { Decimal::ZERO } else { entry * qty.abs() },
+            cost: if qty.is_zero() {
+                Decimal::ZERO
+            } else {
+                entry * qty.abs()
+            },
             entry_scale: entry.scale(),
         }
     }

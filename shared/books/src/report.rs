@@ -237,8 +237,14 @@ impl Report {
                         account: a.clone(),
                         symbol: p.symbol().clone(),
                         side: p.side(),
-                        cycle: c.clone(),
-                        result: c.result(),
+                        cycle: Cycle {
+                            max_qty: c.max_qty.normalize(),
+                            realized_gross: c.realized_gross.normalize(),
+                            commission: c.commission.normalize(),
+                            funding: c.funding.normalize(),
+                            ..c.clone()
+                        },
+                        result: c.result().normalize(),
                     })
                 })
                 .collect(),

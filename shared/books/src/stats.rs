@@ -199,17 +199,17 @@ impl Performance {
         };
         let returns: Vec<Decimal> = self.days.iter().filter_map(|d| d.ret).collect();
         let ratios = ReturnRatios::from_daily(&returns, self.max_drawdown_ratio);
+        let ratio = |r: Decimal| r.round_dp(RATIO_DP).normalize();
         PerformanceSummary {
-            equity,
-            daily_pnl,
-            peak_equity: self.peak,
-            drawdown,
-            max_drawdown: self.max_drawdown,
-            max_drawdown_ratio: self.max_drawdown_ratio,
+            daily_pnl: daily_pnl.map(|d| d.normalize()),
+            peak_equity: self.peak.map(|d| d.normalize()),
+            drawdown: drawdown.map(|d| d.normalize()),
+            max_drawdown: self.max_drawdown.normalize(),
+            max_drawdown_ratio: ratio(self.max_drawdown_ratio),
             days: self.days.len() as u64,
-            sharpe: ratios.sharpe,
-            sortino: ratios.sortino,
-            calmar: ratios.calmar,
+            sharpe: ratios.sharpe.map(ratio),
+            sortino: ratios.sortino.map(ratio),
+            calmar: ratios.calmar.map(ratio),
         }
     }
 
@@ -219,11 +219,12 @@ impl Performance {
     }
 }
 
-/// Performance figures of one account.
+/// Decimals of reported ratios.
+const RATIO_DP: u32 = 8;
+
+/// Performance figures of one account (decimals without trailing zeros, ratios to 8 decimals).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PerformanceSummary {
-    /// Equity (margin balance) now, valued in the quote (stablecoins at 1).
-    pub equity: Option<Decimal>,
     /// P&L since the last day boundary, net of transfers.
     pub daily_pnl: Option<Decimal>,
     /// Running peak of transfer-adjusted equity.

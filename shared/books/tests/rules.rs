@@ -544,7 +544,7 @@ fn unrealized_equity_and_margin_ratio_from_brackets() {
     assert_eq!(s.equity, Some(d("11000")));
     // 51000 × 0.005 − 50 = 205; 205 / 11000
     assert_eq!(s.maint_margin, Some(d("205")));
-    assert_eq!(s.margin_ratio, Some(d("205") / d("11000")));
+    assert_eq!(s.margin_ratio, Some((d("205") / d("11000")).round_dp(8)));
 }
 
 #[test]
