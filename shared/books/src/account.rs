@@ -33,12 +33,13 @@ impl Figure for Cash {
 /// Whether our realized gross for a fill agrees with the exchange's `rp`: to one unit of the published
 /// place (at least 1e-8), plus the effect of an entry price known to 1e-8 on the closed quantity.
 fn realized_agrees(ours: Decimal, exchange: Decimal, closed: Decimal) -> bool {
-    if ours == exchange {
+    let diff = (ours - exchange).abs();
+    if diff <= CASH_TOLERANCE {
         return true;
     }
     let unit = Decimal::new(1, exchange.scale().max(8));
     let tolerance = unit + closed.abs() * Decimal::new(1, 8);
-    (ours - exchange).abs() <= tolerance
+    diff <= tolerance
 }
 
 /// One wallet of an account.
@@ -318,7 +319,6 @@ impl AccountBook {
                 margin_asset_of(fill.margin_asset.as_ref(), &fill.symbol),
             )),
         };
-        let margin = pos.margin_asset.clone();
         if pos.check.covered_by_baseline(fill.time) {
             return Outcome::BeforeBaseline;
         }
@@ -349,19 +349,16 @@ impl AccountBook {
             None => effect.gross,
         };
         pos.book_gross(booked, effect.closing_cycle);
-        let mut commission_move = None;
         if let Some(c) = &fill.commission {
             let valued = ctx
                 .market
-                .value_in(&c.asset, c.amount, &margin)
+                .value_in(&c.asset, c.amount, &pos.margin_asset)
                 .unwrap_or_default();
             pos.book_commission(valued, (&c.asset, c.amount), &effect);
-            commission_move = Some((c.asset.clone(), -c.amount));
         }
         pos.check.after_change(&pos.holding(), &mut verdicts);
         resolve_position(account, pos, verdicts.drain(..), ctx.out);
         let delta = pos.remark(mark);
-        let stable_margin = is_stable(&margin);
         if fill.commission.is_none() || fill.realized_pnl.is_none() {
             sb.incomplete.insert(
                 fill.trade_id,
@@ -374,12 +371,27 @@ impl AccountBook {
                 },
             );
         }
-        if stable_margin {
+        if is_stable(&pos.margin_asset) {
             self.unrealized_sum += delta;
         }
-        self.wallet_change(&margin, booked, fill.time, ctx);
-        if let Some((asset, amount)) = commission_move {
-            self.wallet_change(&asset, amount, fill.time, ctx);
+        let out = &mut *ctx.out;
+        move_wallet(
+            &mut self.wallets,
+            account,
+            &pos.margin_asset,
+            booked,
+            fill.time,
+            out,
+        );
+        if let Some(c) = &fill.commission {
+            move_wallet(
+                &mut self.wallets,
+                account,
+                &c.asset,
+                -c.amount,
+                fill.time,
+                out,
+            );
         }
         Outcome::Applied
     }
@@ -458,24 +470,14 @@ impl AccountBook {
         time: Timestamp,
         ctx: &mut Ctx<'_>,
     ) {
-        // Unknown until the exchange reports it; that report will include this move.
-        let Some(w) = self.wallets.get_mut(asset.as_str()) else {
-            return;
-        };
-        let Some(balance) = w.balance else {
-            return;
-        };
-        if w.check.covered_by_baseline(time) {
-            return;
-        }
-        let mut verdicts = Vec::new();
-        w.check.before_change(time, &Cash(balance), &mut verdicts);
-        let mut balance =
-            resolve_wallet(&self.account, asset, balance, verdicts.drain(..), ctx.out);
-        balance += amount;
-        w.check.after_change(&Cash(balance), &mut verdicts);
-        balance = resolve_wallet(&self.account, asset, balance, verdicts.drain(..), ctx.out);
-        w.balance = Some(balance);
+        move_wallet(
+            &mut self.wallets,
+            &self.account,
+            asset,
+            amount,
+            time,
+            ctx.out,
+        );
     }
 
     pub(crate) fn on_balance(&mut self, b: &BalanceUpdate, ctx: &mut Ctx<'_>) {
@@ -740,6 +742,35 @@ impl AccountBook {
     }
 }
 
+/// Moves a wallet by `amount` at `time` (a free function so that callers can hold a position of the
+/// same account while moving its wallets).
+fn move_wallet(
+    wallets: &mut BTreeMap<Asset, Wallet>,
+    account: &Account,
+    asset: &Asset,
+    amount: Decimal,
+    time: Timestamp,
+    out: &mut Vec<Discrepancy>,
+) {
+    // Unknown until the exchange reports it; that report will include this move.
+    let Some(w) = wallets.get_mut(asset.as_str()) else {
+        return;
+    };
+    let Some(balance) = w.balance else {
+        return;
+    };
+    if w.check.covered_by_baseline(time) {
+        return;
+    }
+    let mut verdicts = Vec::new();
+    w.check.before_change(time, &Cash(balance), &mut verdicts);
+    let mut balance = resolve_wallet(account, asset, balance, verdicts.drain(..), out);
+    balance += amount;
+    w.check.after_change(&Cash(balance), &mut verdicts);
+    balance = resolve_wallet(account, asset, balance, verdicts.drain(..), out);
+    w.balance = Some(balance);
+}
+
 fn margin_asset_of(explicit: Option<&Asset>, symbol: &Symbol) -> Asset {
     explicit
         .cloned()
@@ -787,9 +818,12 @@ fn attribute_funding(sb: &mut SymbolBook, amount: Decimal) -> bool {
 fn resolve_position(
     account: &Account,
     pos: &mut Position,
-    verdicts: impl Iterator<Item = Verdict<Holding>>,
+    verdicts: impl ExactSizeIterator<Item = Verdict<Holding>>,
     out: &mut Vec<Discrepancy>,
 ) {
+    if verdicts.len() == 0 {
+        return;
+    }
     for v in verdicts {
         match v {
             Verdict::Agrees {

@@ -12,6 +12,51 @@ pub const ENTRY_DP: u32 = 12;
 /// Decimals kept in a cost basis after a partial reduce.
 const COST_DP: u32 = 16;
 
+/// `a × b / c` rounded half away from zero to `scale` decimals, in 128-bit integer arithmetic (one
+/// integer division instead of a decimal multiply, divide and round); falls back to decimal arithmetic
+/// when the intermediate would not fit.
+pub(crate) fn mul_div(a: Decimal, b: Decimal, c: Decimal, scale: u32) -> Decimal {
+    let fast = || -> Option<Decimal> {
+        // a·b/c = (ma·mb / mc) · 10^(sc − sa − sb); scaled to `scale` decimals:
+        // result mantissa = ma·mb·10^(scale + sc − sa − sb) / mc
+        let shift =
+            i64::from(scale) + i64::from(c.scale()) - i64::from(a.scale()) - i64::from(b.scale());
+        let mc = c.mantissa();
+        if mc == 0 || !(0..=38).contains(&shift) {
+            return None;
+        }
+        let num = a
+            .mantissa()
+            .checked_mul(b.mantissa())?
+            .checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)?;
+        let (q, r) = (num / mc, num % mc);
+        // Round half away from zero: |2r| ≥ |mc| moves q one step away from zero.
+        let q = if r.checked_mul(2)?.abs() >= mc.abs() {
+            if (num < 0) != (mc < 0) { q - 1 } else { q + 1 }
+        } else {
+            q
+        };
+        Decimal::try_from_i128_with_scale(q, scale).ok()
+    };
+    fast().unwrap_or_else(|| {
+        // Divide first when the product would overflow: less precise, but never a panic.
+        let q = a
+            .checked_mul(b)
+            .and_then(|p| p.checked_div(c))
+            .or_else(|| a.checked_div(c).and_then(|q| q.checked_mul(b)))
+            .unwrap_or(Decimal::MAX);
+        q.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    })
+}
+
+/// `qty` with the sign of the side (a negation, cheaper than a decimal multiplication).
+fn signed(side: Side, qty: Decimal) -> Decimal {
+    match side {
+        Side::Buy => qty,
+        Side::Sell => -qty,
+    }
+}
+
 /// A position cycle: from flat to flat (or to a flip through zero in one-way mode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cycle {
@@ -254,7 +299,7 @@ impl Position {
     ) -> FillEffect {
         self.fills += 1;
         self.last_fill_time = Some(time);
-        let delta = side.sign() * qty;
+        let delta = signed(side, qty);
         let increasing =
             self.qty.is_zero() || self.qty.is_sign_positive() == delta.is_sign_positive();
         if increasing {
@@ -287,12 +332,12 @@ impl Position {
         } else {
             // Kept to COST_DP decimals so that the cost does not grow to 28 digits and slow every
             // later operation; the error is below 1e-16 of the quote per reduce.
-            (self.cost * closed / held).round_dp(COST_DP)
+            mul_div(self.cost, closed, held, COST_DP)
         };
         let gross = (price * closed - released) * direction;
         self.cost -= released;
         let closing_cycle = Some(self.ensure_cycle(time).id);
-        self.qty += side.sign() * closed;
+        self.qty += signed(side, closed);
         let opened = qty - closed;
         let mut opening_cycle = None;
         if self.qty.is_zero() {
@@ -300,7 +345,7 @@ impl Position {
             self.close_cycle(time);
             if opened > Decimal::ZERO {
                 // One-way flip through zero: the remainder opens at the fill price.
-                self.qty = side.sign() * opened;
+                self.qty = signed(side, opened);
                 self.cost = price * opened;
                 let cycle = self.ensure_cycle(time);
                 cycle.max_qty = opened;
@@ -412,6 +457,38 @@ impl Position {
             let q = self.qty.abs();
             let c = self.ensure_cycle(time);
             c.max_qty = c.max_qty.max(q);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn mul_div_matches_decimal_arithmetic() {
+        let cases = [
+            ("250000.123", "0.003", "5.001", 16),
+            ("1", "1", "3", 16),
+            ("2", "1", "3", 16),
+            ("-2", "1", "3", 16),
+            ("100", "0.5", "2", 16),
+            ("123456789.123456789", "7.777", "9.999", 16),
+            ("0.5", "1", "1", 0),
+            ("-0.5", "1", "1", 0),
+            ("7922816251426433759354.3950335", "2", "3", 16),
+        ];
+        for (a, b, c, scale) in cases {
+            let (a, b, c) = (d(a), d(b), d(c));
+            let want = (a * b / c).round_dp_with_strategy(
+                scale,
+                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+            );
+            assert_eq!(mul_div(a, b, c, scale), want, "{a} × {b} / {c}");
         }
     }
 }

@@ -5,6 +5,9 @@
 //! decimals and wallet rows, as Binance does. The books must agree with it without a single
 //! discrepancy, whatever the arrival order of each fill's reports.
 
+// Helpers of these tests panic on malformed fixtures: that is the failure report we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use acctmon_books::{Books, BooksConfig, Report};

@@ -1,5 +1,8 @@
 //! The rules of the books (DESIGN §5), one table or case per rule, named for what it pins.
 
+// Helpers of these tests panic on malformed fixtures: that is the failure report we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use acctmon_books::{Books, BooksConfig, DiscrepancyKind, Outcome, Report};

@@ -28,7 +28,7 @@ pub enum NameError {
 macro_rules! shared_str {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(Arc<str>);
 
@@ -36,6 +36,13 @@ macro_rules! shared_str {
             fn eq(&self, other: &Self) -> bool {
                 // Names are shared, so most equal pairs are the same allocation.
                 Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                // Must hash like `str`: maps keyed by this type are looked up by `&str`.
+                self.0.hash(state)
             }
         }
 

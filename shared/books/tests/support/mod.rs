@@ -1,5 +1,6 @@
 //! Builders for events in book tests.
-#![allow(dead_code, missing_docs)]
+// Test helpers: a malformed literal here is a bug in the test, so panicking is the right report.
+#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use acctmon_domain::*;
 use rust_decimal::Decimal;
