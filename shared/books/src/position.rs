@@ -390,6 +390,9 @@ impl Position {
 
     /// Books realized gross to the position and to a cycle.
     pub(crate) fn book_gross(&mut self, amount: Decimal, cycle: Option<u32>) {
+        if amount.is_zero() {
+            return; // an opening fill realizes nothing
+        }
         self.realized_gross += amount;
         if let Some(c) = cycle.and_then(|id| self.cycle_mut(id)) {
             c.realized_gross += amount;
