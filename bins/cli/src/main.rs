@@ -1,0 +1,16 @@
+//! `acctmon`: the operator's command line. Wiring lives in the library so tests can call it.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = acctmon_cli::Cli::parse();
+    match acctmon_cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("acctmon: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

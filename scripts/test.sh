@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as a newcomer and CI run it: formatting, lints, every test of the workspace.
+# Installs what it needs when it is missing; starts no server it does not own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust from https://rustup.rs (stable, 1.89 or newer)" >&2
+  exit 1
+fi
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== the pure crates stay pure (no IO or async runtime below the books)"
+for crate in acctmon-domain acctmon-books; do
+  impure=$(cargo tree --locked -e normal -p "$crate" --prefix none \
+    | grep -E '^(tokio|async-nats|sqlx|tonic|axum|reqwest|hyper) ' | sort -u || true)
+  if [ -n "$impure" ]; then
+    echo "$crate must stay pure but depends on: $impure" >&2
+    exit 1
+  fi
+done
+echo "== cargo test"
+cargo test --workspace --locked
