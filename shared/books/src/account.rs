@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::check::{Checked, Figure, Verdict};
+use crate::fixed::Fx;
 use crate::position::{FillEffect, Holding, Position};
 use crate::risk::{is_stable, maint_margin};
 use crate::seen::{NameHash, SeenIds};
@@ -32,11 +33,14 @@ impl Figure for Cash {
 
 /// Whether our realized gross for a fill agrees with the exchange's `rp`: to one unit of the published
 /// place (at least 1e-8), plus the effect of an entry price known to 1e-8 on the closed quantity.
-fn realized_agrees(ours: Decimal, exchange: Decimal, closed: Decimal) -> bool {
-    let diff = (ours - exchange).abs();
-    if diff <= CASH_TOLERANCE {
+fn realized_agrees(ours: Fx, exchange: Decimal, closed: Decimal) -> bool {
+    if ours.is_zero() && exchange.is_zero() {
+        return true; // an opening fill
+    }
+    if (ours - Fx::from_decimal(exchange)).abs() <= Fx::from_decimal(CASH_TOLERANCE) {
         return true;
     }
+    let diff = (ours.to_decimal() - exchange).abs();
     let unit = Decimal::new(1, exchange.scale().max(8));
     let tolerance = unit + closed.abs() * Decimal::new(1, 8);
     diff <= tolerance
@@ -259,7 +263,7 @@ impl AccountBook {
         {
             self.learn_mode(ps != PositionSide::Both, ctx);
         }
-        let seen = match self.symbols.get(fill.symbol.as_str()) {
+        let seen = match self.symbols.get(&fill.symbol) {
             Some(sb) => sb.seen.contains(fill.trade_id),
             None => {
                 let capacity = ctx.config.seen_ids_per_symbol;
@@ -298,7 +302,7 @@ impl AccountBook {
         let capacity = ctx.config.seen_ids_per_symbol;
         let account = &self.account;
         let mark = ctx.market.mark(&fill.symbol);
-        let Some(sb) = self.symbols.get_mut(fill.symbol.as_str()) else {
+        let Some(sb) = self.symbols.get_mut(&fill.symbol) else {
             // Fills reach here through `on_fill`, which creates the symbol's book.
             self.symbols
                 .insert(fill.symbol.clone(), SymbolBook::new(capacity));
@@ -325,7 +329,9 @@ impl AccountBook {
         let mut verdicts = Vec::new();
         pos.check
             .before_change(fill.time, &pos.holding(), &mut verdicts);
-        resolve_position(account, pos, verdicts.drain(..), ctx.out);
+        if !verdicts.is_empty() {
+            resolve_position(account, pos, verdicts.drain(..), ctx.out);
+        }
 
         let effect = pos.apply_trade(fill.side, fill.qty, fill.price, fill.time);
         let booked = match fill.realized_pnl {
@@ -338,7 +344,7 @@ impl AccountBook {
                         side: Some(side),
                         asset: None,
                         trade_id: Some(fill.trade_id),
-                        ours: effect.gross,
+                        ours: effect.gross.to_decimal(),
                         exchange: rp,
                         time: fill.time,
                     });
@@ -346,7 +352,7 @@ impl AccountBook {
                 // The exchange's figure is booked, so realized totals and wallets match it exactly.
                 rp
             }
-            None => effect.gross,
+            None => effect.gross.to_decimal(),
         };
         pos.book_gross(booked, effect.closing_cycle);
         if let Some(c) = &fill.commission {
@@ -357,7 +363,9 @@ impl AccountBook {
             pos.book_commission(valued, (&c.asset, c.amount), &effect);
         }
         pos.check.after_change(&pos.holding(), &mut verdicts);
-        resolve_position(account, pos, verdicts.drain(..), ctx.out);
+        if !verdicts.is_empty() {
+            resolve_position(account, pos, verdicts.drain(..), ctx.out);
+        }
         let delta = pos.remark(mark);
         if fill.commission.is_none() || fill.realized_pnl.is_none() {
             sb.incomplete.insert(
@@ -371,7 +379,7 @@ impl AccountBook {
                 },
             );
         }
-        if is_stable(&pos.margin_asset) {
+        if !delta.is_zero() && is_stable(&pos.margin_asset) {
             self.unrealized_sum += delta;
         }
         let out = &mut *ctx.out;
@@ -421,7 +429,7 @@ impl AccountBook {
                     side: Some(inc.side),
                     asset: None,
                     trade_id: Some(fill.trade_id),
-                    ours: inc.effect.gross,
+                    ours: inc.effect.gross.to_decimal(),
                     exchange: rp,
                     time: fill.time,
                 });
@@ -832,7 +840,7 @@ fn resolve_position(
             } => {
                 // Same figure to our tolerance: take the exchange's exact entry price.
                 pos.cost = if pos.qty.is_zero() {
-                    Decimal::ZERO
+                    Fx::ZERO
                 } else {
                     exchange.cost
                 };

@@ -32,6 +32,7 @@
 
 mod account;
 mod check;
+mod fixed;
 mod position;
 mod report;
 mod risk;
@@ -279,14 +280,15 @@ impl Books {
                         discrepancies: out,
                     };
                 };
-                if !self.accounts.contains_key(account.as_str()) {
+                if !self.accounts.contains_key(account) {
                     self.accounts
                         .insert(account.clone(), AccountBook::new(account.clone()));
                 }
                 // Disjoint field borrows: the account's book mutably, config and market shared.
+                // Lookups by `&Account` compare the shared name by pointer first.
                 let book = self
                     .accounts
-                    .get_mut(account.as_str())
+                    .get_mut(account)
                     .expect("account inserted above");
                 book.before_event(time, &self.config);
                 let mut ctx = Ctx {
@@ -438,10 +440,10 @@ impl Books {
 
     /// Trade statistics over the closed cycles of an account (or of all accounts).
     pub fn stats(&self, account: Option<&Account>) -> TradeStats {
-        TradeStats::from_cycles(
+        TradeStats::from_results(
             self.positions(account)
                 .into_iter()
-                .flat_map(|(_, p)| p.closed_cycles()),
+                .flat_map(|(_, p)| p.cycle_results()),
         )
     }
 

@@ -5,49 +5,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::check::{Checked, Figure};
+use crate::fixed::Fx;
 
 /// Decimals of a reported average entry price (the books keep the exact cost basis).
 pub const ENTRY_DP: u32 = 12;
-
-/// Decimals kept in a cost basis after a partial reduce.
-const COST_DP: u32 = 16;
-
-/// `a × b / c` rounded half away from zero to `scale` decimals, in 128-bit integer arithmetic (one
-/// integer division instead of a decimal multiply, divide and round); falls back to decimal arithmetic
-/// when the intermediate would not fit.
-pub(crate) fn mul_div(a: Decimal, b: Decimal, c: Decimal, scale: u32) -> Decimal {
-    let fast = || -> Option<Decimal> {
-        // a·b/c = (ma·mb / mc) · 10^(sc − sa − sb); scaled to `scale` decimals:
-        // result mantissa = ma·mb·10^(scale + sc − sa − sb) / mc
-        let shift =
-            i64::from(scale) + i64::from(c.scale()) - i64::from(a.scale()) - i64::from(b.scale());
-        let mc = c.mantissa();
-        if mc == 0 || !(0..=38).contains(&shift) {
-            return None;
-        }
-        let num = a
-            .mantissa()
-            .checked_mul(b.mantissa())?
-            .checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)?;
-        let (q, r) = (num / mc, num % mc);
-        // Round half away from zero: |2r| ≥ |mc| moves q one step away from zero.
-        let q = if r.checked_mul(2)?.abs() >= mc.abs() {
-            if (num < 0) != (mc < 0) { q - 1 } else { q + 1 }
-        } else {
-            q
-        };
-        Decimal::try_from_i128_with_scale(q, scale).ok()
-    };
-    fast().unwrap_or_else(|| {
-        // Divide first when the product would overflow: less precise, but never a panic.
-        let q = a
-            .checked_mul(b)
-            .and_then(|p| p.checked_div(c))
-            .or_else(|| a.checked_div(c).and_then(|q| q.checked_mul(b)))
-            .unwrap_or(Decimal::MAX);
-        q.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-    })
-}
 
 /// `qty` with the sign of the side (a negation, cheaper than a decimal multiplication).
 fn signed(side: Side, qty: Decimal) -> Decimal {
@@ -77,21 +38,51 @@ pub struct Cycle {
 }
 
 impl Cycle {
+    /// The cycle's result: net realized P&L `= gross − commission + funding`.
+    pub fn result(&self) -> Decimal {
+        self.realized_gross - self.commission + self.funding
+    }
+}
+
+/// Realized figures, kept exact in fixed point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) gross: Fx,
+    pub(crate) commission: Fx,
+    pub(crate) funding: Fx,
+}
+
+/// A cycle as the books keep it; [`Cycle`] is its public view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CycleState {
+    id: u32,
+    opened_at: Timestamp,
+    closed_at: Option<Timestamp>,
+    max_qty: Decimal,
+    totals: Totals,
+}
+
+impl CycleState {
     fn open(id: u32, at: Timestamp) -> Self {
         Self {
             id,
             opened_at: at,
             closed_at: None,
             max_qty: Decimal::ZERO,
-            realized_gross: Decimal::ZERO,
-            commission: Decimal::ZERO,
-            funding: Decimal::ZERO,
+            totals: Totals::default(),
         }
     }
 
-    /// The cycle's result: net realized P&L `= gross − commission + funding`.
-    pub fn result(&self) -> Decimal {
-        self.realized_gross - self.commission + self.funding
+    fn view(&self) -> Cycle {
+        Cycle {
+            id: self.id,
+            opened_at: self.opened_at,
+            closed_at: self.closed_at,
+            max_qty: self.max_qty,
+            realized_gross: self.totals.gross.to_decimal(),
+            commission: self.totals.commission.to_decimal(),
+            funding: self.totals.funding.to_decimal(),
+        }
     }
 }
 
@@ -100,7 +91,7 @@ impl Cycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Holding {
     pub(crate) qty: Decimal,
-    pub(crate) cost: Decimal,
+    pub(crate) cost: Fx,
     /// Decimals of the entry price as published (exchange rows); tolerance of the comparison.
     pub(crate) entry_scale: u32,
 }
@@ -111,9 +102,9 @@ impl Holding {
         Self {
             qty,
             cost: if qty.is_zero() {
-                Decimal::ZERO
+                Fx::ZERO
             } else {
-                entry * qty.abs()
+                Fx::product(entry, qty.abs())
             },
             entry_scale: entry.scale(),
         }
@@ -124,7 +115,7 @@ impl Holding {
         if self.qty.is_zero() {
             Decimal::ZERO
         } else {
-            self.cost / self.qty.abs()
+            self.cost.to_decimal() / self.qty.abs()
         }
     }
 }
@@ -138,7 +129,8 @@ impl Figure for Holding {
             return true;
         }
         // |entry − ep| ≤ tol  ⇔  |cost − ep·|q|| ≤ tol·|q|
-        (self.cost - exchange.cost).abs() <= entry_tolerance(exchange.entry_scale) * self.qty.abs()
+        (self.cost - exchange.cost).abs()
+            <= Fx::product(entry_tolerance(exchange.entry_scale), self.qty.abs())
     }
 }
 
@@ -157,7 +149,7 @@ pub(crate) struct FillEffect {
     /// Quantity that opened new exposure.
     pub(crate) opened: Decimal,
     /// Realized gross from our own arithmetic.
-    pub(crate) gross: Decimal,
+    pub(crate) gross: Fx,
     /// The cycle the closing part belongs to.
     pub(crate) closing_cycle: Option<u32>,
     /// The cycle the opening part belongs to.
@@ -172,15 +164,14 @@ pub struct Position {
     pub(crate) margin_asset: Asset,
     pub(crate) qty: Decimal,
     /// `|qty| × entry price`, exact for fills that add to the position.
-    pub(crate) cost: Decimal,
-    pub(crate) realized_gross: Decimal,
-    pub(crate) commission: Decimal,
-    pub(crate) funding: Decimal,
-    /// Commission in the asset it was charged in (e.g. BNB), beside its valuation above.
+    pub(crate) cost: Fx,
+    /// Realized figures over all cycles (and funding booked outside any cycle).
+    pub(crate) totals: Totals,
+    /// Commission in assets other than the margin asset (e.g. BNB), beside its valuation above.
     pub(crate) commission_native: Vec<(Asset, Decimal)>,
     pub(crate) fills: u64,
-    pub(crate) open_cycle: Option<Cycle>,
-    pub(crate) closed_cycles: Vec<Cycle>,
+    pub(crate) open_cycle: Option<CycleState>,
+    pub(crate) closed_cycles: Vec<CycleState>,
     pub(crate) next_cycle_id: u32,
     pub(crate) last_fill_time: Option<Timestamp>,
     pub(crate) check: Checked<Holding>,
@@ -195,10 +186,8 @@ impl Position {
             side,
             margin_asset,
             qty: Decimal::ZERO,
-            cost: Decimal::ZERO,
-            realized_gross: Decimal::ZERO,
-            commission: Decimal::ZERO,
-            funding: Decimal::ZERO,
+            cost: Fx::ZERO,
+            totals: Totals::default(),
             commission_native: Vec::new(),
             fills: 0,
             open_cycle: None,
@@ -240,35 +229,46 @@ impl Position {
     }
     /// Realized gross P&L (sum of the fills' `rp`).
     pub fn realized_gross(&self) -> Decimal {
-        self.realized_gross
+        self.totals.gross.to_decimal()
     }
     /// Commission valued in the margin asset.
     pub fn commission(&self) -> Decimal {
-        self.commission
+        self.totals.commission.to_decimal()
     }
-    /// Commission per asset it was charged in.
+    /// Commission charged in assets other than the margin asset (e.g. BNB), in that asset's units;
+    /// [`Position::commission`] holds its value in the margin asset.
     pub fn commission_native(&self) -> &[(Asset, Decimal)] {
         &self.commission_native
     }
     /// Funding attributed to this position (negative when paid).
     pub fn funding(&self) -> Decimal {
-        self.funding
+        self.totals.funding.to_decimal()
     }
     /// Net realized P&L `= gross − commission + funding`.
     pub fn realized_net(&self) -> Decimal {
-        self.realized_gross - self.commission + self.funding
+        (self.totals.gross - self.totals.commission + self.totals.funding).to_decimal()
     }
     /// Number of fills applied.
     pub fn fills(&self) -> u64 {
         self.fills
     }
     /// Closed cycles, oldest first.
-    pub fn closed_cycles(&self) -> &[Cycle] {
-        &self.closed_cycles
+    pub fn closed_cycles(&self) -> Vec<Cycle> {
+        self.closed_cycles.iter().map(CycleState::view).collect()
+    }
+    /// Number of closed cycles.
+    pub fn cycles_closed(&self) -> usize {
+        self.closed_cycles.len()
+    }
+    /// Results (net realized P&L) of the closed cycles, oldest first.
+    pub fn cycle_results(&self) -> impl Iterator<Item = Decimal> + '_ {
+        self.closed_cycles
+            .iter()
+            .map(|c| (c.totals.gross - c.totals.commission + c.totals.funding).to_decimal())
     }
     /// The open cycle, if the position is not flat.
-    pub fn open_cycle(&self) -> Option<&Cycle> {
-        self.open_cycle.as_ref()
+    pub fn open_cycle(&self) -> Option<Cycle> {
+        self.open_cycle.as_ref().map(CycleState::view)
     }
     /// Unrealized P&L at the latest mark price, `None` without one.
     pub fn unrealized(&self) -> Option<Decimal> {
@@ -277,13 +277,17 @@ impl Position {
 
     /// Recomputes unrealized P&L `= qty × (mark − entry)` and returns the change of the cached value.
     pub(crate) fn remark(&mut self, mark: Option<Decimal>) -> Decimal {
+        if mark.is_none() && self.unrealized.is_none() {
+            return Decimal::ZERO; // nothing to value (no mark yet)
+        }
         let old = self.unrealized.unwrap_or_default();
         // qty × (mark − entry) = qty × mark ∓ cost (minus for a long, plus for a short)
         self.unrealized = mark.map(|m| {
+            let cost = self.cost.to_decimal();
             if self.qty.is_sign_negative() {
-                self.qty * m + self.cost
+                self.qty * m + cost
             } else {
-                self.qty * m - self.cost
+                self.qty * m - cost
             }
         });
         self.unrealized.unwrap_or_default() - old
@@ -305,7 +309,7 @@ impl Position {
         if increasing {
             let after = self.qty.abs() + qty;
             // The entry price becomes the quantity-weighted average: cost / |qty|.
-            self.cost += price * qty;
+            self.cost += Fx::product(price, qty);
             self.qty += delta;
             let cycle = self.ensure_cycle(time);
             cycle.max_qty = cycle.max_qty.max(after);
@@ -313,7 +317,7 @@ impl Position {
             return FillEffect {
                 closed: Decimal::ZERO,
                 opened: qty,
-                gross: Decimal::ZERO,
+                gross: Fx::ZERO,
                 closing_cycle: None,
                 opening_cycle: Some(id),
             };
@@ -321,32 +325,33 @@ impl Position {
         // Reducing: the entry price stays, the closed part realizes against it.
         let held = self.qty.abs();
         let closed = qty.min(held);
-        let direction = if self.qty.is_sign_positive() {
-            Decimal::ONE
-        } else {
-            Decimal::NEGATIVE_ONE
-        };
+        let long = self.qty.is_sign_positive();
         // The closed part leaves at the average entry: its share of the cost.
         let released = if closed == held {
             self.cost
         } else {
-            // Kept to COST_DP decimals so that the cost does not grow to 28 digits and slow every
-            // later operation; the error is below 1e-16 of the quote per reduce.
-            mul_div(self.cost, closed, held, COST_DP)
+            // Rounded to 16 decimals: below 1e-16 of the quote per partial reduce.
+            self.cost.mul_div(closed, held)
         };
-        let gross = (price * closed - released) * direction;
+        // (price − entry) × closed × direction, with entry × closed = released
+        let proceeds = Fx::product(price, closed);
+        let gross = if long {
+            proceeds - released
+        } else {
+            released - proceeds
+        };
         self.cost -= released;
         let closing_cycle = Some(self.ensure_cycle(time).id);
         self.qty += signed(side, closed);
         let opened = qty - closed;
         let mut opening_cycle = None;
         if self.qty.is_zero() {
-            self.cost = Decimal::ZERO;
+            self.cost = Fx::ZERO;
             self.close_cycle(time);
             if opened > Decimal::ZERO {
                 // One-way flip through zero: the remainder opens at the fill price.
                 self.qty = signed(side, opened);
-                self.cost = price * opened;
+                self.cost = Fx::product(price, opened);
                 let cycle = self.ensure_cycle(time);
                 cycle.max_qty = opened;
                 opening_cycle = Some(cycle.id);
@@ -361,10 +366,10 @@ impl Position {
         }
     }
 
-    fn ensure_cycle(&mut self, time: Timestamp) -> &mut Cycle {
+    fn ensure_cycle(&mut self, time: Timestamp) -> &mut CycleState {
         let next = &mut self.next_cycle_id;
         self.open_cycle.get_or_insert_with(|| {
-            let c = Cycle::open(*next, time);
+            let c = CycleState::open(*next, time);
             *next += 1;
             c
         })
@@ -378,7 +383,7 @@ impl Position {
     }
 
     /// The cycle with this id, open or closed.
-    pub(crate) fn cycle_mut(&mut self, id: u32) -> Option<&mut Cycle> {
+    pub(crate) fn cycle_mut(&mut self, id: u32) -> Option<&mut CycleState> {
         if let Some(c) = self.open_cycle.as_mut().filter(|c| c.id == id) {
             return Some(c);
         }
@@ -393,9 +398,10 @@ impl Position {
         if amount.is_zero() {
             return; // an opening fill realizes nothing
         }
-        self.realized_gross += amount;
+        let amount = Fx::from_decimal(amount);
+        self.totals.gross += amount;
         if let Some(c) = cycle.and_then(|id| self.cycle_mut(id)) {
-            c.realized_gross += amount;
+            c.totals.gross += amount;
         }
     }
 
@@ -407,41 +413,45 @@ impl Position {
         native: (&Asset, Decimal),
         effect: &FillEffect,
     ) {
-        self.commission += valued;
-        match self
-            .commission_native
-            .iter_mut()
-            .find(|(a, _)| a == native.0)
-        {
-            Some((_, amount)) => *amount += native.1,
-            None => self.commission_native.push((native.0.clone(), native.1)),
+        let valued = Fx::from_decimal(valued);
+        self.totals.commission += valued;
+        if *native.0 != self.margin_asset {
+            match self
+                .commission_native
+                .iter_mut()
+                .find(|(a, _)| a == native.0)
+            {
+                Some((_, amount)) => *amount += native.1,
+                None => self.commission_native.push((native.0.clone(), native.1)),
+            }
         }
         let (closing_share, opening_share) = if effect.opened.is_zero() {
-            (valued, Decimal::ZERO)
+            (valued, Fx::ZERO)
         } else if effect.closed.is_zero() {
-            (Decimal::ZERO, valued)
+            (Fx::ZERO, valued)
         } else {
             // A flip: split pro rata between the closed and the newly opened quantity.
-            let closing = valued * effect.closed / (effect.closed + effect.opened);
+            let closing = valued.mul_div(effect.closed, effect.closed + effect.opened);
             (closing, valued - closing)
         };
         if !closing_share.is_zero()
             && let Some(c) = effect.closing_cycle.and_then(|id| self.cycle_mut(id))
         {
-            c.commission += closing_share;
+            c.totals.commission += closing_share;
         }
         if !opening_share.is_zero()
             && let Some(c) = effect.opening_cycle.and_then(|id| self.cycle_mut(id))
         {
-            c.commission += opening_share;
+            c.totals.commission += opening_share;
         }
     }
 
     /// Books funding to the position and its open cycle.
     pub(crate) fn book_funding(&mut self, amount: Decimal) {
-        self.funding += amount;
+        let amount = Fx::from_decimal(amount);
+        self.totals.funding += amount;
         if let Some(c) = self.open_cycle.as_mut() {
-            c.funding += amount;
+            c.totals.funding += amount;
         }
     }
 
@@ -450,7 +460,7 @@ impl Position {
         let was_flat = self.qty.is_zero();
         self.qty = holding.qty;
         self.cost = if holding.qty.is_zero() {
-            Decimal::ZERO
+            Fx::ZERO
         } else {
             holding.cost
         };
@@ -460,38 +470,6 @@ impl Position {
             let q = self.qty.abs();
             let c = self.ensure_cycle(time);
             c.max_qty = c.max_qty.max(q);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn mul_div_matches_decimal_arithmetic() {
-        let cases = [
-            ("250000.123", "0.003", "5.001", 16),
-            ("1", "1", "3", 16),
-            ("2", "1", "3", 16),
-            ("-2", "1", "3", 16),
-            ("100", "0.5", "2", 16),
-            ("123456789.123456789", "7.777", "9.999", 16),
-            ("0.5", "1", "1", 0),
-            ("-0.5", "1", "1", 0),
-            ("7922816251426433759354.3950335", "2", "3", 16),
-        ];
-        for (a, b, c, scale) in cases {
-            let (a, b, c) = (d(a), d(b), d(c));
-            let want = (a * b / c).round_dp_with_strategy(
-                scale,
-                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-            );
-            assert_eq!(mul_div(a, b, c, scale), want, "{a} × {b} / {c}");
         }
     }
 }

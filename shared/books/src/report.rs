@@ -233,7 +233,7 @@ impl Report {
                 .positions(account)
                 .into_iter()
                 .flat_map(|(a, p)| {
-                    p.closed_cycles().iter().map(move |c| CycleRow {
+                    p.closed_cycles().into_iter().map(move |c| CycleRow {
                         account: a.clone(),
                         symbol: p.symbol().clone(),
                         side: p.side(),
@@ -242,7 +242,7 @@ impl Report {
                             realized_gross: c.realized_gross.normalize(),
                             commission: c.commission.normalize(),
                             funding: c.funding.normalize(),
-                            ..c.clone()
+                            ..c
                         },
                         result: c.result().normalize(),
                     })
