@@ -231,7 +231,11 @@ mod tests {
     fn huge_values_saturate_instead_of_wrapping() {
         let big = Fx::from_decimal(Decimal::MAX);
         assert_eq!(big, Fx(i128::MAX), "beyond the range, a value saturates");
-        assert_eq!(big + big, big, "and stays saturated instead of wrapping to a negative");
+        assert_eq!(
+            big + big,
+            big,
+            "and stays saturated instead of wrapping to a negative"
+        );
         assert_eq!(-big - big, Fx(-i128::MAX - 1));
         assert!(big.to_decimal() > d("1000000000000000000000"));
     }
