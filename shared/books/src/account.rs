@@ -46,6 +46,9 @@ fn realized_agrees(ours: Fx, exchange: Decimal, closed: Decimal) -> bool {
     diff <= tolerance
 }
 
+/// Fills per symbol remembered while waiting for the report that completes them.
+const MAX_INCOMPLETE: usize = 4096;
+
 /// One wallet of an account.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Wallet {
@@ -70,7 +73,9 @@ pub(crate) struct SymbolBook {
     seen: SeenIds,
     /// Legs indexed BOTH, LONG, SHORT.
     pub(crate) legs: [Option<Position>; 3],
-    incomplete: HashMap<TradeId, Incomplete, std::hash::BuildHasherDefault<crate::seen::IdHasher>>,
+    /// Fills applied without commission or `rp`, by trade id; the oldest are forgotten past
+    /// [`MAX_INCOMPLETE`] (a full report that never came will not come).
+    incomplete: BTreeMap<TradeId, Incomplete>,
 }
 
 fn leg_index(side: PositionSide) -> usize {
@@ -86,7 +91,7 @@ impl SymbolBook {
         Self {
             seen: SeenIds::new(capacity),
             legs: [None, None, None],
-            incomplete: HashMap::default(),
+            incomplete: BTreeMap::new(),
         }
     }
 
@@ -368,6 +373,9 @@ impl AccountBook {
         }
         let delta = pos.remark(mark);
         if fill.commission.is_none() || fill.realized_pnl.is_none() {
+            if sb.incomplete.len() >= MAX_INCOMPLETE {
+                sb.incomplete.pop_first();
+            }
             sb.incomplete.insert(
                 fill.trade_id,
                 Incomplete {

@@ -5,25 +5,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use acctmon_domain::TradeId;
 
-/// A hasher for trade ids: they are exchange-assigned integers, not attacker-chosen keys, so a
-/// multiplicative mix is enough and much cheaper than SipHash on the hot path.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    }
-}
-
 /// A hasher for short exchange names (symbols, assets): word-at-a-time multiply-rotate, far cheaper than
 /// SipHash for keys that come from the exchange, not from an adversary.
 #[derive(Default)]

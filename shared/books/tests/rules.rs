@@ -645,3 +645,25 @@ fn wallet_moves_by_realized_minus_commission_plus_funding_and_transfers() {
     b.apply(&transfer("USDT", "-100", true, 1_800_000_000_001));
     assert_eq!(b.wallet(&account(), "USDT"), Some(d("5845")));
 }
+
+#[test]
+fn a_trade_lite_never_completed_is_forgotten_after_4096_newer_ones() {
+    let mut b = books();
+    b.apply(&Event::Fill(fill(1, "BTCUSDT", Buy, Both, "1", "100", "0")));
+    let first = fill(2, "BTCUSDT", Buy, Both, "1", "100", "1");
+    assert_eq!(
+        b.apply(&Event::Fill(lite(&first))).outcome,
+        Outcome::Applied
+    );
+    for id in 3..(3 + 4096) {
+        b.apply(&Event::Fill(lite(&fill(
+            id, "BTCUSDT", Buy, Both, "1", "100", "0",
+        ))));
+    }
+    // The full report of the first comes far too late: the fill is not applied twice, and the
+    // memory of incomplete fills stays bounded.
+    assert_eq!(b.apply(&Event::Fill(first)).outcome, Outcome::Duplicate);
+    assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("4098"));
+    let recent = fill(4000, "BTCUSDT", Buy, Both, "1", "100", "2");
+    assert_eq!(b.apply(&Event::Fill(recent)).outcome, Outcome::Enriched);
+}
