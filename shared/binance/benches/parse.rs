@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use acctmon_binance::{decode_frame, decode_frame_into};
+use acctmon_binance::{Decoder, decode_frame, decode_frame_into};
 use acctmon_domain::Account;
 use criterion::{Criterion, Throughput};
 
@@ -73,6 +73,15 @@ fn bench_frames(c: &mut Criterion) {
             decode_frame_into(&account, black_box(&text), &mut out)
         })
     });
+
+    // With a decoder that shares symbol and asset names between frames, as a stream loop would keep one.
+    let mut decoder = Decoder::new();
+    let mut group = c.benchmark_group("order_trade_update");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("decoder", |b| {
+        b.iter(|| decoder.decode_frame(&account, black_box(&text)))
+    });
+    group.finish();
 
     let all = frame("mark_price_update.real_all_market_arr_2022.json");
     let mut group = c.benchmark_group("mark_price_arr");

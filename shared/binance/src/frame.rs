@@ -6,9 +6,11 @@
 //! The hot path is a raw `/ws` frame such as one `ORDER_TRADE_UPDATE`. Binance writes `"e"` as the first
 //! key, so the event name is read from the first bytes and the text is then read once, straight into the
 //! borrowed wire struct of that event: no `serde_json::Value`, no internally tagged enum (both would buffer
-//! the whole object). The reading is done by [`crate::reader`] (by hand for `ORDER_TRADE_UPDATE`), with
-//! serde_json taking over for anything unusual and for every error. When `"e"` is not the first key the
-//! object is scanned once more to find it, which costs a second pass but no allocation.
+//! the whole object). The reading is done by [`crate::reader`], with serde_json taking over for anything
+//! unusual and for every error. `ORDER_TRADE_UPDATE`, most of the traffic, is recognised by its first
+//! bytes and read by `crate::user::hot` straight into its domain events, skipping the wire struct; what
+//! that reader gives up on takes the wire-struct path. When `"e"` is not the first key the object is
+//! scanned once more to find it, which costs a second pass but no allocation.
 
 use std::borrow::Cow;
 
@@ -22,6 +24,7 @@ use crate::ParseError;
 use crate::market::{MARK_PRICE_UPDATE, MarkPriceUpdateEvent, parse_mark_price_update};
 use crate::reader;
 use crate::scalar::opt_str;
+use crate::user::hot::{self, Fresh, Names};
 use crate::user::{
     ACCOUNT_CONFIG_UPDATE, ACCOUNT_UPDATE, ALGO_UPDATE, CONDITIONAL_ORDER_TRIGGER_REJECT,
     GRID_UPDATE, LISTEN_KEY_EXPIRED, MARGIN_CALL, ORDER_TRADE_UPDATE, OrderTradeUpdateEvent,
@@ -54,8 +57,18 @@ pub fn decode_frame_into(
     text: &str,
     out: &mut Vec<Event>,
 ) -> Result<(), ParseError> {
+    decode_whole(account, text, &mut Fresh, out)
+}
+
+/// [`decode_frame_into`] with the names of the hot path taken from `names`.
+pub(crate) fn decode_whole(
+    account: &Account,
+    text: &str,
+    names: &mut impl Names,
+    out: &mut Vec<Event>,
+) -> Result<(), ParseError> {
     let start = out.len();
-    let result = decode_text(account, text, out);
+    let result = decode_text(account, text, names, out);
     if result.is_err() {
         out.truncate(start);
     }
@@ -176,16 +189,27 @@ struct Envelope<'a> {
     data: Option<&'a RawValue>,
 }
 
-fn decode_text(account: &Account, text: &str, out: &mut Vec<Event>) -> Result<(), ParseError> {
+/// How a raw `ORDER_TRADE_UPDATE` frame starts: checked before anything else, it is most of the traffic.
+const ORDER_TRADE_UPDATE_START: &[u8] = b"{\"e\":\"ORDER_TRADE_UPDATE\"";
+
+fn decode_text(
+    account: &Account,
+    text: &str,
+    names: &mut impl Names,
+    out: &mut Vec<Event>,
+) -> Result<(), ParseError> {
+    if text.as_bytes().starts_with(ORDER_TRADE_UPDATE_START) {
+        return decode_event(account, text, ORDER_TRADE_UPDATE, names, out);
+    }
     match text.trim_start().as_bytes().first() {
         Some(b'{') => {
             if let Some(name) = leading_event_name(text) {
-                return decode_event(account, text, name, out);
+                return decode_event(account, text, name, names, out);
             }
             let envelope: Envelope<'_> = text.load("stream frame")?;
             match (envelope.event, envelope.data) {
-                (Some(name), _) => decode_event(account, text, &name, out),
-                (None, Some(data)) => decode_text(account, data.get(), out),
+                (Some(name), _) => decode_event(account, text, &name, names, out),
+                (None, Some(data)) => decode_text(account, data.get(), names, out),
                 (None, None) => Err(ParseError::NotAnEvent(
                     "a JSON object without `e` or `data`",
                 )),
@@ -194,9 +218,11 @@ fn decode_text(account: &Account, text: &str, out: &mut Vec<Event>) -> Result<()
         Some(b'[') => {
             let elements: Vec<&RawValue> = text.load("JSON array")?;
             for (index, element) in elements.iter().enumerate() {
-                decode_text(account, element.get(), out).map_err(|e| ParseError::Element {
-                    index,
-                    source: Box::new(e),
+                decode_text(account, element.get(), names, out).map_err(|e| {
+                    ParseError::Element {
+                        index,
+                        source: Box::new(e),
+                    }
                 })?;
             }
             Ok(())
@@ -217,7 +243,7 @@ fn decode_value_into(
 ) -> Result<(), ParseError> {
     match value {
         Value::Object(map) => match (map.get("e"), map.get("data")) {
-            (Some(Value::String(name)), _) => decode_event(account, value, name, out),
+            (Some(Value::String(name)), _) => decode_event(account, value, name, &mut Fresh, out),
             (Some(_), _) => Err(ParseError::NotAnEvent(
                 "an object whose `e` is not a string",
             )),
@@ -247,10 +273,17 @@ fn decode_event<'a, S: Source<'a>>(
     account: &Account,
     source: S,
     name: &str,
+    names: &mut impl Names,
     out: &mut Vec<Event>,
 ) -> Result<(), ParseError> {
     match name {
         ORDER_TRADE_UPDATE => {
+            // The hot path first; whatever it leaves goes through the wire struct, which decides.
+            if let Some(text) = source.text()
+                && hot::push_order_trade_update(account, text, names, out).is_ok()
+            {
+                return Ok(());
+            }
             let (fill, order) =
                 parse_order_trade_update(account, &load_order_trade_update(source)?)?;
             out.extend(fill.map(Event::Fill));

@@ -13,8 +13,10 @@
 //! - [`rest`]: account, balance, positionRisk, userTrades, income, premiumIndex, leverageBracket,
 //!   positionSide/dual, server time, listenKey and the error body.
 //! - [`decode_frame`]: one text frame (event, wrapper or array) → domain events; the hot path.
+//! - [`Decoder`]: the same for a stream loop, sharing symbol and asset names between frames.
 //! - [`ParseError`]: what failed, naming the payload and field.
 
+mod decoder;
 mod error;
 mod frame;
 pub mod market;
@@ -24,5 +26,6 @@ pub mod rest;
 mod scalar;
 pub mod user;
 
+pub use decoder::Decoder;
 pub use error::ParseError;
 pub use frame::{decode_frame, decode_frame_into, decode_json, decode_value};

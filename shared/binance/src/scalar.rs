@@ -75,37 +75,116 @@ impl Scalar for Decimal {
     }
 }
 
-/// The common case `-?[0-9]+(\.[0-9]+)?` in at most 18 characters, read without the general parser (which
+/// The common case `-?[0-9]+(\.[0-9]+)?` with at most 19 digits, read without the general parser (which
 /// costs several times more, and a frame carries a dozen decimals). Same value and scale as
 /// [`Decimal::from_str`]; anything else (longer, `-0`, exponents, `+`, `_`) is left to it.
 fn plain_decimal(text: &str) -> Option<Decimal> {
-    let (negative, body) = match text.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        all => (false, all),
+    match plain_decimal_prefix(text.as_bytes()) {
+        Some((value, len)) if len == text.len() => Some(value),
+        _ => None,
+    }
+}
+
+/// The plain decimal at the start of `bytes` (see [`plain_decimal`]) and the number of bytes it takes, or
+/// `None` when `bytes` does not start with one. What follows it is the caller's business: a closing quote
+/// for the hand-written reader, the end of the text for [`plain_decimal`].
+///
+/// Up to 19 digits fit a `u64` (10^19 − 1 < 2^64), so the mantissa is exact; the scale is the number of
+/// digits after the point, as [`Decimal::from_str`] keeps it (`"0.00000"` has scale 5).
+#[inline]
+pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(Decimal, usize)> {
+    let negative = bytes.first() == Some(&b'-');
+    let start = usize::from(negative);
+    // One pass over digits and at most one point; a second point ends the number (and then fails the
+    // caller's check of what follows).
+    let (mut mantissa, mut point, mut i) = (0_u64, None, start);
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit <= 9 {
+            // Wrapping: a result with more than 19 digits is thrown away below.
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let (int_digits, scale) = match point {
+        Some(p) => (p - start, i - p - 1),
+        None => (i - start, 0),
     };
-    // 18 characters hold at most 18 digits, which fit an i64.
-    if body.len() > 18 {
+    if int_digits == 0 || (point.is_some() && scale == 0) {
         return None;
     }
-    let (mut mantissa, mut int_digits, mut scale, mut point) = (0_i64, 0_u32, 0_u32, false);
-    for &b in body {
-        if b.is_ascii_digit() {
-            mantissa = mantissa * 10 + i64::from(b - b'0');
-            if point {
-                scale += 1;
-            } else {
-                int_digits += 1;
-            }
-        } else if b == b'.' && !point {
-            point = true;
-        } else {
-            return None;
+    if int_digits + scale > 19 || (negative && mantissa == 0) {
+        return None;
+    }
+    // Both casts are exact: the low and high halves of a u64, and a scale of at most 19.
+    #[allow(clippy::cast_possible_truncation)]
+    let (lo, mid, scale) = (mantissa as u32, (mantissa >> 32) as u32, scale as u32);
+    Some((Decimal::from_parts(lo, mid, 0, negative, scale), i))
+}
+
+/// Powers of ten that fit a `u64`.
+const POW10: [u64; 20] = {
+    let mut table = [1_u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// The run of ASCII digits that starts at `bytes[start]`: its value (modulo 2^64, so exact for up to 19
+/// digits) and the index just past it. Eight bytes at a time while eight are left.
+#[inline]
+pub(crate) fn digit_run(bytes: &[u8], start: usize) -> (u64, usize) {
+    const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+    let mut value: u64 = 0;
+    let mut i = start;
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        // Each digit byte becomes its value 0..=9; any other byte has a bit in its high nibble or, for
+        // `:` to `?`, goes past 15 when 6 is added. A carry out of a non-digit byte only reaches the
+        // bytes after it, so the first non-digit byte is always found.
+        let digits = u64::from_le_bytes(*chunk) ^ ZEROS;
+        let non_digit = (digits & 0xF0F0_F0F0_F0F0_F0F0)
+            | (digits.wrapping_add(0x0606_0606_0606_0606) & 0x1010_1010_1010_1010);
+        let n = (non_digit.trailing_zeros() / 8) as usize;
+        if n == 0 {
+            return (value, i);
+        }
+        // The n digits to the top bytes, zeros (leading zeros of the number) below them.
+        let aligned = digits << (8 * (8 - n));
+        value = value
+            .wrapping_mul(POW10[n])
+            .wrapping_add(eight_digits(aligned));
+        i += n;
+        if n < 8 {
+            return (value, i);
         }
     }
-    if int_digits == 0 || (point && scale == 0) || (negative && mantissa == 0) {
-        return None;
+    // Fewer than 8 bytes left.
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        i += 1;
     }
-    Decimal::try_new(if negative { -mantissa } else { mantissa }, scale).ok()
+    (value, i)
+}
+
+/// The number that eight digit values (0..=9, one per byte, the first digit in the lowest byte) make.
+#[inline]
+fn eight_digits(digits: u64) -> u64 {
+    // Pairs, then quadruples, then the whole, by multiplications that add neighbouring lanes.
+    let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8);
+    let low = (pairs & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((pairs >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    low.wrapping_add(high) >> 32
 }
 
 impl Scalar for u64 {
@@ -357,6 +436,16 @@ mod tests {
             "-999999999999999999",
             "9999999999999.9999",
             "0.0000000000000001",
+            "1234567890123456789",
+            "1.000000000000000001",
+            "99999999999999.9999",
+            "9999999999999999999",
+            "-9999999999999999999",
+            "0.000000000000000001",
+            "18446744073.70955161",
+            "0.000",
+            "10.10",
+            "-0.1",
         ] {
             let fast = plain_decimal(text).unwrap_or_else(|| panic!("{text} is plain"));
             let general = Decimal::from_str(text).unwrap();
@@ -376,10 +465,17 @@ mod tests {
             "1.2.3",
             "12a",
             " 1",
-            "1234567890123456789",
             "0.1234567890123456789",
-            "1.000000000000000001",
-            "99999999999999.9999",
+            "99999999999999999999",
+            "18446744073709551616",
+            "0.00000000000000000001",
+            "-.5",
+            "--1",
+            "0x10",
+            "1,5",
+            "1 ",
+            "\u{661}",
+            "0.5\"",
         ] {
             assert_eq!(
                 plain_decimal(text),
@@ -387,11 +483,113 @@ mod tests {
                 "{text} is left to Decimal::from_str"
             );
         }
+        assert_eq!(
+            plain_decimal_prefix(b"-12.50\",\"x"),
+            Some((dec!(-12.50), 6))
+        );
+        assert_eq!(plain_decimal_prefix(b"7\""), Some((dec!(7), 1)));
+        assert_eq!(plain_decimal_prefix(b"7."), None);
         assert_eq!(Decimal::from_text("-0.00"), Decimal::from_str("-0.00").ok());
         assert_eq!(
             Decimal::from_text("1234567890123456789.5"),
             Some(dec!(1234567890123456789.5))
         );
+    }
+
+    /// Every combination of sign, integer part and fraction from a set of awkward pieces: whatever the fast
+    /// reader accepts has the value, scale and text of [`Decimal::from_str`], and `from_text` agrees with
+    /// `from_str` wherever that succeeds.
+    #[test]
+    fn plain_decimal_reader_agrees_with_the_general_parser_on_many_shapes() {
+        let signs = ["", "-", "+"];
+        let ints = [
+            "",
+            "0",
+            "00",
+            "1",
+            "7259",
+            "100",
+            "007",
+            "123456789",
+            "999999999999999999",
+            "9999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "79228162514264337593543950335",
+        ];
+        let fracs = [
+            None,
+            Some(""),
+            Some("0"),
+            Some("00000"),
+            Some("5"),
+            Some("0275"),
+            Some("03992450"),
+            Some("36230000"),
+            Some("000000000000000001"),
+            Some("1234567890"),
+            Some("9999999999999999999"),
+            Some("0000000000000000000000000001"),
+        ];
+        let (mut plain, mut total) = (0, 0);
+        for sign in signs {
+            for int in ints {
+                for frac in fracs {
+                    let text = match frac {
+                        Some(frac) => format!("{sign}{int}.{frac}"),
+                        None => format!("{sign}{int}"),
+                    };
+                    total += 1;
+                    let general = Decimal::from_str(&text).ok();
+                    if let Some(fast) = plain_decimal(&text) {
+                        plain += 1;
+                        let general = general.unwrap_or_else(|| panic!("{text}"));
+                        assert_eq!(fast, general, "{text}");
+                        assert_eq!(fast.scale(), general.scale(), "{text}");
+                        assert_eq!(
+                            fast.is_sign_negative(),
+                            general.is_sign_negative(),
+                            "{text}"
+                        );
+                        assert_eq!(fast.to_string(), general.to_string(), "{text}");
+                    }
+                    if let Some(general) = general {
+                        let read = Decimal::from_text(&text).unwrap_or_else(|| panic!("{text}"));
+                        assert_eq!(read.to_string(), general.to_string(), "{text}");
+                    }
+                }
+            }
+        }
+        assert!(plain > 100 && plain < total, "{plain} of {total} plain");
+    }
+
+    #[test]
+    fn digit_runs_of_every_length_and_position_are_read() {
+        for len in 0..=24 {
+            for offset in 0..10 {
+                for tail in ["", "\"", ".5", "a", ":", "/", "\u{e9}"] {
+                    let digits: String = (0..len)
+                        .map(|i| char::from(b'0' + ((i * 7 + 3) % 10) as u8))
+                        .collect();
+                    let text = format!("{}{digits}{tail}", "x".repeat(offset));
+                    let (value, end) = digit_run(text.as_bytes(), offset);
+                    assert_eq!(end, offset + len, "{text}");
+                    if len <= 19 {
+                        let expected = if len == 0 {
+                            0
+                        } else {
+                            digits.parse::<u64>().unwrap()
+                        };
+                        assert_eq!(value, expected, "{text}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            digit_run(b"9999999999999999999", 0),
+            (9_999_999_999_999_999_999, 19)
+        );
+        assert_eq!(digit_run(b"00000000012345678\"", 0), (12_345_678, 17));
     }
 
     #[test]

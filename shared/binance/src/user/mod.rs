@@ -1,5 +1,6 @@
 //! The user-data stream (PROTOCOL §2): wire mirrors of every event, and parsers into domain events.
 
+pub(crate) mod hot;
 mod parse;
 mod wire;
 
