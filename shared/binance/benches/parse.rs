@@ -9,29 +9,14 @@ use acctmon_binance::{Decoder, decode_frame, decode_frame_into};
 use acctmon_domain::Account;
 use criterion::{Criterion, Throughput};
 
+#[path = "../tests/common/compact.rs"]
+mod compact_text;
+
 /// One file of `test_data/`, with the whitespace outside strings removed.
 fn frame(name: &str) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/test_data/").to_owned() + name;
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
+    compact_text::compact(&text)
 }
 
 fn bench_frames(c: &mut Criterion) {

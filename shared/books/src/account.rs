@@ -542,15 +542,26 @@ impl AccountBook {
         }
     }
 
+    /// Records a money movement; false when the same movement was applied before.
+    fn first_report(
+        &mut self,
+        funding: bool,
+        asset: &Asset,
+        id: Option<u64>,
+        time: Timestamp,
+        amount: Decimal,
+    ) -> bool {
+        self.money_seen.insert(MoneyKey {
+            funding,
+            asset: asset.clone(),
+            id,
+            time,
+            amount,
+        })
+    }
+
     pub(crate) fn on_funding(&mut self, f: &Funding, ctx: &mut Ctx<'_>) -> Outcome {
-        let key = MoneyKey {
-            funding: true,
-            asset: f.asset.clone(),
-            id: f.tran_id,
-            time: f.time,
-            amount: f.amount,
-        };
-        if !self.money_seen.insert(key) {
+        if !self.first_report(true, &f.asset, f.tran_id, f.time, f.amount) {
             return Outcome::Duplicate;
         }
         self.has_history = true;
@@ -570,14 +581,7 @@ impl AccountBook {
     }
 
     pub(crate) fn on_transfer(&mut self, t: &Transfer, ctx: &mut Ctx<'_>) -> Outcome {
-        let key = MoneyKey {
-            funding: false,
-            asset: t.asset.clone(),
-            id: t.tran_id,
-            time: t.time,
-            amount: t.amount,
-        };
-        if !self.money_seen.insert(key) {
+        if !self.first_report(false, &t.asset, t.tran_id, t.time, t.amount) {
             return Outcome::Duplicate;
         }
         self.has_history = true;

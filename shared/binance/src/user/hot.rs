@@ -551,28 +551,7 @@ pub(crate) mod tests {
         text
     }
 
-    /// Removes the whitespace outside strings.
-    fn compact(text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let (mut in_string, mut escaped) = (false, false);
-        for c in text.chars() {
-            if in_string {
-                out.push(c);
-                match (escaped, c) {
-                    (true, _) => escaped = false,
-                    (false, '\\') => escaped = true,
-                    (false, '"') => in_string = false,
-                    _ => {}
-                }
-            } else if c == '"' {
-                in_string = true;
-                out.push(c);
-            } else if !c.is_whitespace() {
-                out.push(c);
-            }
-        }
-        out
-    }
+    use crate::user::compact_text::compact;
 
     /// The `ORDER_TRADE_UPDATE` objects in a JSON text (itself, array elements, wrapper `data`), as they
     /// are written there.

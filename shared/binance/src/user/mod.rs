@@ -18,3 +18,8 @@ pub use wire::{
     OrderReject, OrderTradeData, OrderTradeUpdateEvent, STRATEGY_UPDATE, StrategyData,
     StrategyUpdateEvent, SymbolConfig, TRADE_LITE, TradeLiteEvent, UnknownEvent, UserEvent,
 };
+
+/// Test helper shared with the integration tests and the benchmark.
+#[cfg(test)]
+#[path = "../../tests/common/compact.rs"]
+pub(crate) mod compact_text;

@@ -5,6 +5,9 @@
 
 use acctmon_domain::Account;
 
+mod compact;
+pub use compact::compact;
+
 /// Where the payloads live.
 pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test_data/");
 
@@ -17,29 +20,6 @@ pub fn fixture(name: &str) -> String {
 /// A fixture as one line with its keys in their original order, as it comes off the socket.
 pub fn compact_fixture(name: &str) -> String {
     compact(&fixture(name))
-}
-
-/// Removes the whitespace outside strings, keeping everything else (key order included).
-pub fn compact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The account alias the tests decode for.
