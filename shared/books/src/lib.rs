@@ -9,6 +9,12 @@
 //! reported, and a consistent stream gives no discrepancy whatever the arrival order of different event
 //! types (see the `check` module).
 //!
+//! Exchange rows are judged once decidable; a long-running caller should call [`Books::settle`] with a
+//! time by which every change up to it must have arrived (e.g. the latest event time minus a grace), and
+//! callers replaying a finished input settle at its end. Inside a position, cost bases and realized
+//! figures are exact 16-decimal fixed point (exchange figures have at most 8 decimals); the API speaks
+//! [`rust_decimal::Decimal`].
+//!
 //! This crate must stay pure: no IO, no async runtime, no clock (time arrives as data, in events), no
 //! floating point. Given the same events it produces the same books.
 //!
