@@ -371,7 +371,7 @@ impl AccountBook {
         if !verdicts.is_empty() {
             resolve_position(account, pos, verdicts.drain(..), ctx.out);
         }
-        let delta = pos.remark(mark);
+        let delta = pos.revalue(mark);
         if fill.commission.is_none() || fill.realized_pnl.is_none() {
             if sb.incomplete.len() >= MAX_INCOMPLETE {
                 sb.incomplete.pop_first();
@@ -387,7 +387,7 @@ impl AccountBook {
                 },
             );
         }
-        if !delta.is_zero() && is_stable(&pos.margin_asset) {
+        if !delta.is_zero() {
             self.unrealized_sum += delta;
         }
         let out = &mut *ctx.out;
@@ -536,10 +536,8 @@ impl AccountBook {
         if let Some(v) = pos.check.observe(p.time, exchange, &pos.holding()) {
             resolve_position(&account, pos, std::iter::once(v), ctx.out);
         }
-        let delta = pos.remark(mark);
-        if is_stable(&pos.margin_asset) {
-            self.unrealized_sum += delta;
-        }
+        let delta = pos.revalue(mark);
+        self.unrealized_sum += delta;
     }
 
     /// Records a money movement; false when the same movement was applied before.
@@ -668,10 +666,8 @@ impl AccountBook {
             } else if let Some(v) = pos.check.observe(s.time, exchange, &pos.holding()) {
                 resolve_position(&account, pos, std::iter::once(v), ctx.out);
             }
-            let delta = pos.remark(mark);
-            if is_stable(&pos.margin_asset) {
-                self.unrealized_sum += delta;
-            }
+            let delta = pos.revalue(mark);
+            self.unrealized_sum += delta;
         }
     }
 
@@ -692,10 +688,8 @@ impl AccountBook {
                 let exchange = Holding::from_exchange(*qty, *entry_price);
                 pos.adopt(exchange, c.time);
                 pos.check.set_baseline(c.time, exchange);
-                let delta = pos.remark(mark);
-                if is_stable(&pos.margin_asset) {
-                    self.unrealized_sum += delta;
-                }
+                let delta = pos.revalue(mark);
+                self.unrealized_sum += delta;
             }
             CorrectionTarget::Wallet { asset, wallet } => {
                 let w = self.wallets.entry(asset.clone()).or_default();
@@ -712,10 +706,7 @@ impl AccountBook {
         };
         let mut delta = Decimal::ZERO;
         for pos in sb.legs.iter_mut().flatten() {
-            let d = pos.remark(Some(mark));
-            if is_stable(&pos.margin_asset) {
-                delta += d;
-            }
+            delta += pos.revalue(Some(mark));
         }
         self.unrealized_sum += delta;
         true
@@ -732,10 +723,8 @@ impl AccountBook {
                     pos.check.settle(until, &pos.holding(), &mut verdicts);
                     resolve_position(&account, pos, verdicts.drain(..), ctx.out);
                     let mark = ctx.market.mark(&pos.symbol);
-                    let d = pos.remark(mark);
-                    if is_stable(&pos.margin_asset) {
-                        self.unrealized_sum += d;
-                    }
+                    let d = pos.revalue(mark);
+                    self.unrealized_sum += d;
                 }
             }
         }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::check::{Checked, Figure};
 use crate::fixed::Fx;
+use crate::risk::is_stable;
 
 /// Decimals of a reported average entry price (the books keep the exact cost basis).
 pub const ENTRY_DP: u32 = 12;
@@ -291,6 +292,17 @@ impl Position {
             }
         });
         self.unrealized.unwrap_or_default() - old
+    }
+
+    /// Recomputes unrealized P&L and returns its change as counted in the account's equity: positions
+    /// margined in a stablecoin count at 1; others are not summed (their value needs their own mark).
+    pub(crate) fn revalue(&mut self, mark: Option<Decimal>) -> Decimal {
+        let delta = self.remark(mark);
+        if !delta.is_zero() && is_stable(&self.margin_asset) {
+            delta
+        } else {
+            Decimal::ZERO
+        }
     }
 
     /// Applies the quantity and price of a fill (no fees, no wallet). `side` is the order side.
