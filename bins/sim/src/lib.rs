@@ -8,5 +8,6 @@
 //! This crate owns the simulated exchange. It must not depend on acctmon's books or wire parsers (tests
 //! use them only to check the simulator against them).
 
+pub mod auth;
 pub mod exchange;
 pub mod rng;
