@@ -220,6 +220,11 @@ impl Exchange {
         &mut self.rng
     }
 
+    /// Every mark price, by symbol.
+    pub fn marks(&self) -> &BTreeMap<String, Decimal> {
+        &self.marks
+    }
+
     /// Latest mark price of a symbol.
     pub fn mark(&self, symbol: &str) -> Option<Decimal> {
         self.marks.get(symbol).copied()

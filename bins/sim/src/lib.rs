@@ -10,4 +10,5 @@
 
 pub mod auth;
 pub mod exchange;
+pub mod rest;
 pub mod rng;
