@@ -12,3 +12,4 @@ pub mod auth;
 pub mod exchange;
 pub mod rest;
 pub mod rng;
+pub mod stream;

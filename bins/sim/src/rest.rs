@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use crate::auth::{self, AuthError, Request, Secret};
 use crate::exchange::{Exchange, Leg, Reject, Side, margin_asset};
@@ -32,7 +33,7 @@ pub struct ApiKey {
     pub account: usize,
 }
 
-/// The simulator's shared state: the exchange, the keys and the listen keys.
+/// The simulator's shared state: the exchange, the keys, the listen keys and the stream fan-out.
 #[derive(Debug)]
 pub struct Sim {
     /// The exchange model.
@@ -40,7 +41,12 @@ pub struct Sim {
     keys: Vec<ApiKey>,
     /// listenKey → (account, expiry in ms).
     listen_keys: BTreeMap<String, (usize, i64)>,
+    /// Per account, the user-data events for connected streams.
+    user_streams: Vec<broadcast::Sender<Arc<str>>>,
 }
+
+/// Events a slow stream client may lag behind before it is disconnected (as Binance drops slow sockets).
+const STREAM_BUFFER: usize = 1 << 16;
 
 /// A listenKey is valid this long after its creation or last keepalive (PROTOCOL §1.1).
 pub const LISTEN_KEY_TTL_MS: i64 = 60 * 60 * 1000;
@@ -48,11 +54,30 @@ pub const LISTEN_KEY_TTL_MS: i64 = 60 * 60 * 1000;
 impl Sim {
     /// A simulator over `exchange` accepting `keys`.
     pub fn new(exchange: Exchange, keys: Vec<ApiKey>) -> Self {
+        let user_streams = (0..exchange.accounts().len())
+            .map(|_| broadcast::channel(STREAM_BUFFER).0)
+            .collect();
         Self {
             exchange,
             keys,
             listen_keys: BTreeMap::new(),
+            user_streams,
         }
+    }
+
+    /// Sends every event the exchange emitted since the last call to the connected user streams.
+    pub fn publish(&mut self) {
+        for (account, tx) in self.user_streams.iter().enumerate() {
+            for event in self.exchange.take_events(account) {
+                // No connected stream is not an error: Binance drops events nobody listens to.
+                let _ = tx.send(Arc::from(event));
+            }
+        }
+    }
+
+    /// A receiver of an account's user-data events.
+    pub fn subscribe(&self, account: usize) -> broadcast::Receiver<Arc<str>> {
+        self.user_streams[account].subscribe()
     }
 
     /// The account holding a valid listenKey at `now`.
@@ -83,6 +108,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with Binance's HTTP status, code and message.
+    pub fn from_code(status: u16, code: i64, msg: impl Into<String>) -> Self {
+        Self::new(status, code, msg)
+    }
+
     fn new(status: u16, code: i64, msg: impl Into<String>) -> Self {
         Self {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -149,10 +179,11 @@ pub fn router(sim: Shared) -> Router {
         .route("/fapi/v1/positionSide/dual", get(position_mode))
         .route("/fapi/v1/order", axum::routing::post(new_order))
         .route("/_sim/state", get(state))
+        .merge(crate::stream::routes())
         .with_state(sim)
 }
 
-fn lock(sim: &Shared) -> MutexGuard<'_, Sim> {
+pub(crate) fn lock(sim: &Shared) -> MutexGuard<'_, Sim> {
     // A panic while holding the lock is a bug in the simulator; keep serving what is there.
     sim.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -505,6 +536,7 @@ async fn new_order(
     };
     let now = now_ms();
     let order_id = sim.exchange.market_order(a, &symbol, side, qty, leg, now)?;
+    sim.publish();
     let trades: Vec<_> = sim.exchange.accounts()[a]
         .trades
         .iter()

@@ -289,3 +289,102 @@ async fn orders_are_refused_with_binance_codes() {
     let (_, body) = s.get("/fapi/v1/positionSide/dual", "").await;
     assert_eq!(body, r#"{"dualSidePosition":false}"#);
 }
+
+mod user_stream {
+    use super::*;
+    use futures_util::StreamExt;
+    use tokio_tungstenite::connect_async;
+    use tokio_tungstenite::tungstenite::Message;
+
+    async fn listen_key(s: &Server) -> String {
+        decode_json::<ListenKeyResponse>(&s.key_only(reqwest::Method::POST, Some(KEY)).await.1)
+            .unwrap()
+            .listen_key
+    }
+
+    /// Reads text frames until `until` says stop, with a deadline so a missing event fails the test.
+    async fn read_until<S>(ws: &mut S, until: impl Fn(&[String]) -> bool) -> Vec<String>
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+            + Unpin,
+    {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !until(&got) {
+            let msg = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .expect("events in time");
+            if let Some(Ok(Message::Text(t))) = msg {
+                got.push(t.to_string());
+            }
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn an_order_placed_over_rest_arrives_on_every_user_stream_form() {
+        let s = Server::start().await;
+        let key = listen_key(&s).await;
+        let ws_base = s.base.replace("http://", "ws://");
+        let (mut by_query, _) = connect_async(format!("{ws_base}/private/ws?listenKey={key}"))
+            .await
+            .unwrap();
+        let (mut by_path, _) = connect_async(format!("{ws_base}/private/ws/{key}"))
+            .await
+            .unwrap();
+        let (mut combined, _) = connect_async(format!("{ws_base}/private/stream?listenKey={key}"))
+            .await
+            .unwrap();
+        let (status, body) = s
+            .signed(
+                reqwest::Method::POST,
+                "/fapi/v1/order",
+                "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.5",
+                now_ms(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let filled = |got: &[String]| got.iter().any(|t| t.contains("\"X\":\"FILLED\""));
+        let account = acctmon_domain::Account::new("main").unwrap();
+        for (name, ws) in [
+            ("query", &mut by_query),
+            ("path", &mut by_path),
+            ("combined", &mut combined),
+        ] {
+            let frames = read_until(ws, filled).await;
+            let mut fills = Decimal::ZERO;
+            for f in &frames {
+                if name == "combined" {
+                    let v: serde_json::Value = serde_json::from_str(f).unwrap();
+                    assert_eq!(
+                        v["stream"],
+                        key.as_str(),
+                        "combined framing names the stream"
+                    );
+                }
+                for e in acctmon_binance::decode_frame(&account, f).unwrap() {
+                    if let acctmon_domain::Event::Fill(fill) = e
+                        && fill.source == acctmon_domain::FillSource::OrderUpdate
+                    {
+                        fills += fill.qty;
+                    }
+                }
+            }
+            assert_eq!(
+                fills,
+                "0.5".parse::<Decimal>().unwrap(),
+                "{name}: the fills of the order"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_listen_key_is_refused() {
+        let s = Server::start().await;
+        let ws_base = s.base.replace("http://", "ws://");
+        let err = connect_async(format!("{ws_base}/private/ws?listenKey=nope"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("400"), "{err}");
+    }
+}
