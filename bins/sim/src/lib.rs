@@ -8,8 +8,10 @@
 //! This crate owns the simulated exchange. It must not depend on acctmon's books or wire parsers (tests
 //! use them only to check the simulator against them).
 
+pub mod activity;
 pub mod auth;
 pub mod exchange;
 pub mod rest;
 pub mod rng;
+pub mod server;
 pub mod stream;

@@ -8,14 +8,9 @@
 use acctmon_binance::decode_frame;
 use acctmon_books::{Books, BooksConfig};
 use acctmon_domain::{Account, PositionSide, Timestamp};
-use acctmon_sim::exchange::{AccountSpec, Exchange, ExchangeConfig, Leg, Side};
+use acctmon_sim::activity::Activity;
+use acctmon_sim::exchange::{AccountSpec, Exchange, ExchangeConfig, Leg};
 use rust_decimal::Decimal;
-
-const SYMBOLS: [(&str, i64); 3] = [("BTCUSDT", 50_000), ("ETHUSDT", 3_000), ("SOLUSDT", 150)];
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
 
 /// Runs `steps` random actions and returns the exchange and its event log: (account or None for market
 /// data, JSON text), in emission order.
@@ -44,80 +39,23 @@ fn simulate(seed: u64, steps: usize) -> (Exchange, Vec<(Option<usize>, String)>)
         },
         accounts,
     );
-    let mut log = Vec::new();
     let mut time = 1_767_225_600_000i64;
-    let mut prices: Vec<i64> = SYMBOLS.iter().map(|(_, p)| *p * 10).collect(); // in tenths
-    log.push((None, x.set_mark("BNBUSDT", d("600"), time)));
-    for (i, (s, _)) in SYMBOLS.iter().enumerate() {
-        log.push((None, x.set_mark(s, Decimal::new(prices[i], 1), time)));
-    }
-    for a in 0..3 {
-        x.transfer(a, "USDT", d("100000"), time);
-        if a == 2 {
-            x.transfer(a, "BNB", d("50"), time);
-        }
-    }
-    for _ in 0..steps {
-        time += 1 + x.rng().below(5_000) as i64;
-        let roll = x.rng().below(100);
-        if roll < 10 {
-            // The market moves.
-            let i = x.rng().below(3) as usize;
-            let step = x.rng().below(41) as i64 - 20;
-            prices[i] = (prices[i] + step * prices[i] / 10_000).max(10);
-            log.push((
-                None,
-                x.set_mark(SYMBOLS[i].0, Decimal::new(prices[i], 1), time),
-            ));
-        } else if roll < 12 {
-            let i = x.rng().below(3) as usize;
-            let rate = Decimal::new(x.rng().below(21) as i64 - 10, 5);
-            x.pay_funding(SYMBOLS[i].0, rate, time);
-        } else if roll < 14 {
-            let a = x.rng().below(3) as usize;
-            let amount = Decimal::from(x.rng().below(2_000) as i64 - 500);
-            if !amount.is_zero() {
-                x.transfer(a, "USDT", amount, time);
-            }
-        } else {
-            let a = x.rng().below(3) as usize;
-            let i = x.rng().below(3) as usize;
-            let side = if x.rng().chance(50) {
-                Side::Buy
-            } else {
-                Side::Sell
-            };
-            let qty = Decimal::new(1 + x.rng().below(3_000) as i64, 3);
-            let leg = if a == 1 {
-                Some(if x.rng().chance(50) {
-                    Leg::Long
-                } else {
-                    Leg::Short
-                })
-            } else {
-                None
-            };
-            // In hedge mode a reducing order is capped by the leg (the exchange refuses more).
-            let qty = match (leg, side) {
-                (Some(l @ Leg::Long), Side::Sell) | (Some(l @ Leg::Short), Side::Buy) => {
-                    let held = x.accounts()[a]
-                        .positions
-                        .get(&(SYMBOLS[i].0.to_owned(), l))
-                        .map_or(Decimal::ZERO, |p| p.amount.abs());
-                    qty.min(held)
-                }
-                _ => qty,
-            };
-            if !qty.is_zero() {
-                x.market_order(a, SYMBOLS[i].0, side, qty, leg, time)
-                    .unwrap();
-            }
-        }
-        for a in 0..3 {
+    let (mut activity, marks) = Activity::start(&mut x, time);
+    let mut log: Vec<(Option<usize>, String)> = marks.into_iter().map(|m| (None, m)).collect();
+    let drain = |x: &mut Exchange, log: &mut Vec<(Option<usize>, String)>| {
+        for a in 0..x.accounts().len() {
             for e in x.take_events(a) {
                 log.push((Some(a), e));
             }
         }
+    };
+    drain(&mut x, &mut log);
+    for _ in 0..steps {
+        time += 1 + x.rng().below(5_000) as i64;
+        for m in activity.step(&mut x, time) {
+            log.push((None, m));
+        }
+        drain(&mut x, &mut log);
     }
     (x, log)
 }
