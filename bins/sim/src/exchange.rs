@@ -210,6 +210,11 @@ impl Exchange {
         }
     }
 
+    /// The seed the exchange was built with.
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
     /// The accounts.
     pub fn accounts(&self) -> &[AccountState] {
         &self.accounts

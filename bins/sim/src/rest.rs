@@ -43,6 +43,9 @@ pub struct Sim {
     listen_keys: BTreeMap<String, (usize, i64)>,
     /// Per account, the user-data events for connected streams.
     user_streams: Vec<broadcast::Sender<Arc<str>>>,
+    /// Draws listen keys; separate from the exchange's generator so that clients connecting do not
+    /// change the seeded trading history.
+    key_rng: crate::rng::Rng,
 }
 
 /// Events a slow stream client may lag behind before it is disconnected (as Binance drops slow sockets).
@@ -57,11 +60,13 @@ impl Sim {
         let user_streams = (0..exchange.accounts().len())
             .map(|_| broadcast::channel(STREAM_BUFFER).0)
             .collect();
+        let key_rng = crate::rng::Rng::new(exchange.seed() ^ 0x6c69_7374_656e_6b79);
         Self {
             exchange,
             keys,
             listen_keys: BTreeMap::new(),
             user_streams,
+            key_rng,
         }
     }
 
@@ -248,7 +253,7 @@ fn listen_key_for(sim: &mut Sim, account: usize, now: i64, create: bool) -> Opti
     let key = match existing {
         Some(k) => k,
         None if create => {
-            let rng = sim.exchange.rng();
+            let rng = &mut sim.key_rng;
             (0..64)
                 .map(|_| {
                     let c = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
