@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rust_decimal::Decimal;
@@ -193,11 +193,50 @@ pub(crate) fn lock(sim: &Shared) -> MutexGuard<'_, Sim> {
     sim.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn request<'a>(headers: &'a HeaderMap, query: &'a Option<String>, body: &'a str) -> Request<'a> {
-    Request {
-        api_key: headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()),
-        query: query.as_deref().unwrap_or(""),
-        body,
+/// The parts of a request that authentication and parameters read: the API key header, the raw
+/// query string and the raw form body. One extractor for every Binance endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct RawRequest {
+    api_key: Option<String>,
+    query: String,
+    body: String,
+}
+
+/// Largest request body accepted (Binance's forms are a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
+
+impl RawRequest {
+    /// The view [`auth`] works on.
+    pub fn view(&self) -> Request<'_> {
+        Request {
+            api_key: self.api_key.as_deref(),
+            query: &self.query,
+            body: &self.body,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let api_key = parts
+            .headers
+            .get("x-mbx-apikey")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let query = parts.uri.query().unwrap_or("").to_owned();
+        let bytes = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| ApiError::new(400, -1104, "Not all sent parameters were read."))?;
+        let body = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::new(400, -1100, "Illegal characters found in a parameter."))?;
+        Ok(Self {
+            api_key,
+            query,
+            body,
+        })
     }
 }
 
@@ -269,40 +308,25 @@ fn listen_key_for(sim: &mut Sim, account: usize, now: i64, create: bool) -> Opti
     Some(key)
 }
 
-async fn listen_key_create(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn listen_key_create(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let account = api_key_only(&sim, &request(&headers, &q, &body))?;
+    let account = api_key_only(&sim, &raw.view())?;
     let key = listen_key_for(&mut sim, account, now_ms(), true).unwrap_or_default();
     Ok(axum::Json(json!({"listenKey": key})))
 }
 
-async fn listen_key_keepalive(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn listen_key_keepalive(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let account = api_key_only(&sim, &request(&headers, &q, &body))?;
+    let account = api_key_only(&sim, &raw.view())?;
     match listen_key_for(&mut sim, account, now_ms(), false) {
         Some(key) => Ok(axum::Json(json!({"listenKey": key}))),
         None => Err(ApiError::new(400, -1125, "This listenKey does not exist.")),
     }
 }
 
-async fn listen_key_close(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn listen_key_close(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let account = api_key_only(&sim, &request(&headers, &q, &body))?;
+    let account = api_key_only(&sim, &raw.view())?;
     sim.listen_keys.retain(|_, (a, _)| *a != account);
     Ok(axum::Json(json!({})))
 }
@@ -323,14 +347,9 @@ fn leg_wire(leg: Leg) -> &'static str {
     }
 }
 
-async fn account(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn account(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let a = signed(&sim, &request(&headers, &q, &body))?;
+    let a = signed(&sim, &raw.view())?;
     let acct = &sim.exchange.accounts()[a];
     let now = now_ms();
     let mut upnl_by_asset: BTreeMap<&str, Decimal> = BTreeMap::new();
@@ -371,14 +390,9 @@ async fn account(
         "assets": assets, "positions": positions})))
 }
 
-async fn balance(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn balance(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let a = signed(&sim, &request(&headers, &q, &body))?;
+    let a = signed(&sim, &raw.view())?;
     let acct = &sim.exchange.accounts()[a];
     let now = now_ms();
     let rows: Vec<Value> = acct
@@ -393,14 +407,9 @@ async fn balance(
     Ok(axum::Json(Value::Array(rows)))
 }
 
-async fn position_risk(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn position_risk(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let req = request(&headers, &q, &body);
+    let req = raw.view();
     let a = signed(&sim, &req)?;
     let only = auth::param(&req, "symbol");
     let acct = &sim.exchange.accounts()[a];
@@ -425,14 +434,9 @@ async fn position_risk(
     Ok(axum::Json(Value::Array(rows)))
 }
 
-async fn user_trades(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn user_trades(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let req = request(&headers, &q, &body);
+    let req = raw.view();
     let a = signed(&sim, &req)?;
     let symbol = auth::param(&req, "symbol")
         .ok_or_else(|| ApiError::from(AuthError::MissingParameter("symbol")))?;
@@ -488,27 +492,17 @@ async fn premium_index(State(sim): State<Shared>, RawQuery(q): RawQuery) -> ApiR
     }
 }
 
-async fn position_mode(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn position_mode(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let a = signed(&sim, &request(&headers, &q, &body))?;
+    let a = signed(&sim, &raw.view())?;
     Ok(axum::Json(
         json!({"dualSidePosition": sim.exchange.accounts()[a].spec.hedge}),
     ))
 }
 
-async fn new_order(
-    State(sim): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: String,
-) -> ApiResult {
+async fn new_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let req = request(&headers, &q, &body);
+    let req = raw.view();
     let a = signed(&sim, &req)?;
     let missing = |p: &'static str| ApiError::from(AuthError::MissingParameter(p));
     let symbol = auth::param(&req, "symbol")
