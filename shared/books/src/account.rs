@@ -63,6 +63,8 @@ struct Incomplete {
     side: PositionSide,
     effect: FillEffect,
     booked_gross: Decimal,
+    /// The part of `booked_gross` the wallet was moved by.
+    wallet_gross: Decimal,
     has_realized: bool,
     has_commission: bool,
 }
@@ -123,6 +125,9 @@ pub(crate) struct AccountBook {
     pub(crate) perf: Performance,
     /// Sum of the legs' cached unrealized P&L (stable margin assets, valued at 1).
     unrealized_sum: Decimal,
+    /// Realized P&L of fills known only from a notice (TRADE_LITE): in the positions, not yet in
+    /// the wallet until the full report states `rp`; counted in equity meanwhile.
+    realized_in_flight: Decimal,
     pub(crate) funding_unattributed: BTreeMap<Asset, Decimal>,
     pub(crate) transfers: BTreeMap<Asset, Decimal>,
     pub(crate) other_income: BTreeMap<Asset, Decimal>,
@@ -152,6 +157,7 @@ impl AccountBook {
             money_seen: HashSet::new(),
             perf: Performance::default(),
             unrealized_sum: Decimal::ZERO,
+            realized_in_flight: Decimal::ZERO,
             funding_unattributed: BTreeMap::new(),
             transfers: BTreeMap::new(),
             other_income: BTreeMap::new(),
@@ -176,7 +182,7 @@ impl AccountBook {
     /// Equity (margin balance) valued in the quote: wallets plus unrealized P&L. `None` until a wallet
     /// balance is known. A non-stable wallet (BNB) counts once it has been valued at a mark price.
     pub(crate) fn equity(&self, market: &Market) -> Option<Decimal> {
-        let mut total = self.unrealized_sum;
+        let mut total = self.unrealized_sum + self.realized_in_flight;
         let mut known = false;
         for (asset, w) in &self.wallets {
             if let Some(b) = w.balance {
@@ -371,10 +377,19 @@ impl AccountBook {
         if !verdicts.is_empty() {
             resolve_position(account, pos, verdicts.drain(..), ctx.out);
         }
+        let wallet_gross = if fill.realized_pnl.is_none() && fill.source == FillSource::TradeLite {
+            Decimal::ZERO
+        } else {
+            booked
+        };
+        self.realized_in_flight += booked - wallet_gross;
         let delta = pos.revalue(mark);
         if fill.commission.is_none() || fill.realized_pnl.is_none() {
-            if sb.incomplete.len() >= MAX_INCOMPLETE {
-                sb.incomplete.pop_first();
+            if sb.incomplete.len() >= MAX_INCOMPLETE
+                && let Some((_, forgotten)) = sb.incomplete.pop_first()
+            {
+                // Its full report will not come; the exchange's next balance row settles the wallet.
+                self.realized_in_flight -= forgotten.booked_gross - forgotten.wallet_gross;
             }
             sb.incomplete.insert(
                 fill.trade_id,
@@ -382,6 +397,7 @@ impl AccountBook {
                     side,
                     effect,
                     booked_gross: booked,
+                    wallet_gross,
                     has_realized: fill.realized_pnl.is_some(),
                     has_commission: fill.commission.is_some(),
                 },
@@ -391,14 +407,18 @@ impl AccountBook {
             self.unrealized_sum += delta;
         }
         let out = &mut *ctx.out;
-        move_wallet(
-            &mut self.wallets,
-            account,
-            &pos.margin_asset,
-            booked,
-            fill.time,
-            out,
-        );
+        // A bare notice (TRADE_LITE) leaves the wallet for its full report's `rp`: our estimate
+        // could be adopted into the wallet by a balance row in between and then counted again.
+        if wallet_gross == booked {
+            move_wallet(
+                &mut self.wallets,
+                account,
+                &pos.margin_asset,
+                booked,
+                fill.time,
+                out,
+            );
+        }
         if let Some(c) = &fill.commission {
             move_wallet(
                 &mut self.wallets,
@@ -425,6 +445,7 @@ impl AccountBook {
         };
         let margin = pos.margin_asset.clone();
         let mut moves: Vec<(Asset, Decimal)> = Vec::new();
+        let mut in_flight = Decimal::ZERO;
         let mut enriched = false;
         if !inc.has_realized
             && let Some(rp) = fill.realized_pnl
@@ -445,8 +466,13 @@ impl AccountBook {
             let adjust = rp - inc.booked_gross;
             if !adjust.is_zero() {
                 pos.book_gross(adjust, inc.effect.closing_cycle);
-                moves.push((margin.clone(), adjust));
             }
+            in_flight -= inc.booked_gross - inc.wallet_gross;
+            let wallet_adjust = rp - inc.wallet_gross;
+            if !wallet_adjust.is_zero() {
+                moves.push((margin.clone(), wallet_adjust));
+            }
+            inc.wallet_gross = rp;
             inc.booked_gross = rp;
             inc.has_realized = true;
             enriched = true;
@@ -468,6 +494,7 @@ impl AccountBook {
         } else {
             sb.incomplete.insert(fill.trade_id, inc);
         }
+        self.realized_in_flight += in_flight;
         for (asset, amount) in moves {
             self.wallet_change(&asset, amount, fill.time, ctx);
         }

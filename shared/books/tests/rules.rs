@@ -271,6 +271,36 @@ fn trade_lite_completed_by_order_update_books_commission_and_checks_rp() {
     assert!(b.discrepancies().is_empty());
 }
 
+/// Found by the simulator: with the fee paid in BNB, the USDT balance row of a reducing fill can
+/// arrive between its notice and its full report, and agree with our estimate to within 1e-8. The
+/// wallet must end at the exchange's figure, not at that figure plus the estimate's rounding.
+#[test]
+fn a_balance_row_between_notice_and_report_does_not_count_realized_twice() {
+    let mut b = books();
+    b.apply(&balance_row("USDT", "1000", Timestamp(1_600_000_000_000)));
+    // Three buys at 1/3-ish prices put our entry between 8-decimal steps.
+    for (id, price) in [(1, "100"), (2, "100.1"), (3, "100.1")] {
+        b.apply(&Event::Fill(with_rp(
+            fill(id, "SOLUSDT", Buy, Both, "1", price, "0"),
+            "0",
+        )));
+    }
+    let mut close = fill(4, "SOLUSDT", Sell, Both, "1", "101", "0");
+    close.commission = Some(Commission {
+        asset: asset("BNB"),
+        amount: d("0.0001"),
+    });
+    // Exchange: entry 100.06666667 (8 dp), rp = round8(101 − 100.06666667) = 0.93333333.
+    let close = with_rp(close, "0.93333333");
+    b.apply(&Event::Fill(lite(&close)));
+    b.apply(&balance_row("USDT", "1000.93333333", close.time));
+    b.apply(&Event::Fill(close));
+    b.settle(Timestamp(i64::MAX));
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("1000.93333333")));
+    assert_eq!(leg(&b, "SOLUSDT", Both).realized_gross(), d("0.93333333"));
+    assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
+}
+
 #[test]
 fn trade_lite_waits_for_the_position_side_in_hedge_mode() {
     let mut b = books();
