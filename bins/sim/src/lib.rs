@@ -9,8 +9,13 @@
 //! use them only to check the simulator against them).
 
 pub mod activity;
+pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod exchange;
+pub mod limits;
+pub mod market;
+pub mod orders;
 pub mod rest;
 pub mod rng;
 pub mod server;

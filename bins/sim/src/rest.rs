@@ -1,26 +1,33 @@
 //! The REST surface of the simulator, with Binance's paths, parameters, JSON shapes (decimals as strings,
 //! ids and times as numbers) and error bodies (`{"code":…,"msg":…}`).
 //!
-//! Served so far: `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`, `POST|PUT|DELETE /fapi/v1/listenKey`,
+//! Served: `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`, `POST|PUT|DELETE /fapi/v1/listenKey`,
 //! `GET /fapi/v2|v3/account`, `GET /fapi/v2|v3/balance`, `GET /fapi/v2|v3/positionRisk`,
-//! `GET /fapi/v1/userTrades`, `GET /fapi/v1/premiumIndex`, `GET /fapi/v1/positionSide/dual`,
-//! `POST /fapi/v1/order` (MARKET), and the ground truth `GET /_sim/state`.
+//! `GET /fapi/v1/userTrades`, `GET /fapi/v1/income`, `GET /fapi/v1/premiumIndex`,
+//! `GET /fapi/v1/leverageBracket`, `GET|POST /fapi/v1/positionSide/dual`, `POST /fapi/v1/leverage`,
+//! `POST|DELETE|GET /fapi/v1/order`, `GET /fapi/v1/openOrders` (the last four in [`crate::orders`]); the
+//! user-data stream ([`crate::stream`]), the mark-price streams ([`crate::market`]) and the admin API
+//! under `/_sim/` ([`crate::admin`]) share the port.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{FromRequest, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::admin::Faults;
 use crate::auth::{self, AuthError, Request, Secret};
-use crate::exchange::{Exchange, Leg, Reject, Side, margin_asset};
+use crate::clock::{Clock, LISTEN_KEY_TTL_MS};
+use crate::exchange::{Exchange, Leg, Reject, margin, margin_asset, wire};
+use crate::limits::WeightMeter;
+
+pub use crate::clock::now_ms;
 
 /// An API key pair bound to one account of the exchange.
 #[derive(Debug, Clone)]
@@ -33,56 +40,108 @@ pub struct ApiKey {
     pub account: usize,
 }
 
-/// The simulator's shared state: the exchange, the keys, the listen keys and the stream fan-out.
+/// What a live connection is told to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Drop the connection at once (no close frame), for one account's user streams or every
+    /// connection (`None`).
+    Drop(Option<usize>),
+    /// The listenKey expired: push `listenKeyExpired`, then no more events on that connection.
+    Expired(String),
+}
+
+/// The simulator's shared state: the exchange, the keys, the listen keys, the stream fan-out, the
+/// weight meter and the faults to inject.
 #[derive(Debug)]
 pub struct Sim {
     /// The exchange model.
     pub exchange: Exchange,
+    /// Durations scale.
+    pub clock: Clock,
+    /// Request weight used, per Binance's window.
+    pub weights: WeightMeter,
+    /// Faults being injected.
+    pub faults: Faults,
     keys: Vec<ApiKey>,
     /// listenKey → (account, expiry in ms).
     listen_keys: BTreeMap<String, (usize, i64)>,
     /// Per account, the user-data events for connected streams.
     user_streams: Vec<broadcast::Sender<Arc<str>>>,
-    /// Draws listen keys; separate from the exchange's generator so that clients connecting do not
-    /// change the seeded trading history.
-    key_rng: crate::rng::Rng,
+    control: broadcast::Sender<Control>,
+    /// Draws listen keys and fault decisions; separate from the exchange's generator so that clients
+    /// connecting do not change the seeded trading history.
+    side_rng: crate::rng::Rng,
 }
 
 /// Events a slow stream client may lag behind before it is disconnected (as Binance drops slow sockets).
 const STREAM_BUFFER: usize = 1 << 16;
 
-/// A listenKey is valid this long after its creation or last keepalive (PROTOCOL §1.1).
-pub const LISTEN_KEY_TTL_MS: i64 = 60 * 60 * 1000;
+/// Binance's default request-weight limit per minute.
+pub const DEFAULT_WEIGHT_LIMIT: u32 = 2400;
 
 impl Sim {
-    /// A simulator over `exchange` accepting `keys`.
+    /// A simulator over `exchange` accepting `keys`, in real time.
     pub fn new(exchange: Exchange, keys: Vec<ApiKey>) -> Self {
         let user_streams = (0..exchange.accounts().len())
             .map(|_| broadcast::channel(STREAM_BUFFER).0)
             .collect();
-        let key_rng = crate::rng::Rng::new(exchange.seed() ^ 0x6c69_7374_656e_6b79);
+        let side_rng = crate::rng::Rng::new(exchange.seed() ^ 0x6c69_7374_656e_6b79);
         Self {
             exchange,
+            clock: Clock::default(),
+            weights: WeightMeter::new(DEFAULT_WEIGHT_LIMIT),
+            faults: Faults::default(),
             keys,
             listen_keys: BTreeMap::new(),
             user_streams,
-            key_rng,
+            control: broadcast::channel(64).0,
+            side_rng,
         }
     }
 
-    /// Sends every event the exchange emitted since the last call to the connected user streams.
-    pub fn publish(&mut self) {
-        for (account, tx) in self.user_streams.iter().enumerate() {
-            for event in self.exchange.take_events(account) {
+    /// Sends every event the exchange emitted since the last call to the connected user streams,
+    /// except for paused accounts (their events are lost to the stream; REST still shows them), and
+    /// twice where duplication is injected. Returns the number of events sent.
+    pub fn publish(&mut self) -> usize {
+        let mut sent = 0;
+        for account in 0..self.user_streams.len() {
+            let events = self.exchange.take_events(account);
+            if self.faults.paused.contains(&account) {
+                continue;
+            }
+            for event in events {
+                let event: Arc<str> = Arc::from(event);
+                let twice = self.faults.duplicate_pct > 0
+                    && self.side_rng.chance(self.faults.duplicate_pct);
                 // No connected stream is not an error: Binance drops events nobody listens to.
-                let _ = tx.send(Arc::from(event));
+                let _ = self.user_streams[account].send(Arc::clone(&event));
+                if twice {
+                    let _ = self.user_streams[account].send(event);
+                }
+                sent += 1;
             }
         }
+        sent
+    }
+
+    /// Events queued for the slowest connected client of an account.
+    pub fn backlog(&self, account: usize) -> usize {
+        self.user_streams[account].len()
     }
 
     /// A receiver of an account's user-data events.
     pub fn subscribe(&self, account: usize) -> broadcast::Receiver<Arc<str>> {
         self.user_streams[account].subscribe()
+    }
+
+    /// A receiver of connection controls.
+    pub fn control(&self) -> broadcast::Receiver<Control> {
+        self.control.subscribe()
+    }
+
+    /// Tells connections to do something; returns how many listened.
+    pub fn send_control(&self, c: Control) -> usize {
+        self.control.send(c).unwrap_or(0)
     }
 
     /// The account holding a valid listenKey at `now`.
@@ -92,17 +151,38 @@ impl Sim {
             .filter(|(_, expires)| *expires > now)
             .map(|(a, _)| *a)
     }
+
+    /// Expires the keys whose time has come (or every key of `account` now when given), telling
+    /// their connections. Returns the keys expired.
+    pub fn expire_listen_keys(&mut self, now: i64, account: Option<usize>) -> Vec<String> {
+        let expired: Vec<String> = self
+            .listen_keys
+            .iter()
+            .filter(|(_, (a, exp))| account.map_or(*exp <= now, |x| x == *a))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &expired {
+            self.listen_keys.remove(k);
+            self.send_control(Control::Expired(k.clone()));
+        }
+        expired
+    }
+
+    /// The index of the account with this name.
+    pub fn account_index(&self, name: &str) -> Option<usize> {
+        self.exchange
+            .accounts()
+            .iter()
+            .position(|a| a.spec.name == name)
+    }
+
+    fn side_rng(&mut self) -> &mut crate::rng::Rng {
+        &mut self.side_rng
+    }
 }
 
 /// Shared handle to the simulator.
 pub type Shared = Arc<Mutex<Sim>>;
-
-/// The simulator's clock: milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// An error answered with Binance's body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,38 +195,56 @@ pub struct ApiError {
 impl ApiError {
     /// An error with Binance's HTTP status, code and message.
     pub fn from_code(status: u16, code: i64, msg: impl Into<String>) -> Self {
-        Self::new(status, code, msg)
-    }
-
-    fn new(status: u16, code: i64, msg: impl Into<String>) -> Self {
         Self {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
             msg: msg.into(),
         }
     }
+
+    /// A missing or malformed mandatory parameter (-1102).
+    pub fn missing(name: &'static str) -> Self {
+        AuthError::MissingParameter(name).into()
+    }
 }
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(e.http_status(), e.code(), e.message())
+        ApiError::from_code(e.http_status(), e.code(), e.message())
     }
 }
 
 impl From<Reject> for ApiError {
     fn from(r: Reject) -> Self {
-        match r {
-            Reject::NoMarkPrice => ApiError::new(400, -1121, "Invalid symbol."),
-            Reject::PositionSideMismatch => ApiError::new(
-                400,
+        let (code, msg) = match r {
+            Reject::NoMarkPrice => (-1121, "Invalid symbol."),
+            Reject::PositionSideMismatch => (
                 -4061,
                 "Order's position side does not match user's setting.",
             ),
-            Reject::ReduceTooLarge => ApiError::new(400, -2022, "ReduceOnly Order is rejected."),
-            Reject::BadQuantity => {
-                ApiError::new(400, -4003, "Quantity less than or equal to zero.")
+            Reject::ReduceOnlyRejected => (-2022, "ReduceOnly Order is rejected."),
+            Reject::ReduceOnlyInHedgeMode => {
+                (-1106, "Parameter 'reduceonly' sent when not required.")
             }
-        }
+            Reject::BadQuantity => (-4003, "Quantity less than or equal to zero."),
+            Reject::BadPrice => (
+                -1102,
+                "Mandatory parameter 'price' was not sent, was empty/null, or malformed.",
+            ),
+            Reject::UnknownOrder => (-2013, "Order does not exist."),
+            Reject::OrderNotOpen => (-2011, "Unknown order sent."),
+            Reject::BadLeverage => (-4028, "Leverage is not valid"),
+            Reject::SameMode => (-4059, "No need to change position side."),
+            Reject::ModeWithPositions => (
+                -4068,
+                "Position side cannot be changed if there exists position.",
+            ),
+            Reject::ModeWithOrders => (
+                -4067,
+                "Position side cannot be changed if there exists open orders.",
+            ),
+        };
+        ApiError::from_code(400, code, msg)
     }
 }
 
@@ -160,16 +258,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<axum::Json<Value>, ApiError>;
+/// A handler's answer: Binance JSON or Binance's error body.
+pub type ApiResult = Result<axum::Json<Value>, ApiError>;
 
-/// The router of every REST path.
+/// The router of every path.
 pub fn router(sim: Shared) -> Router {
-    Router::new()
+    let fapi = Router::new()
         .route("/fapi/v1/time", get(time))
         .route("/fapi/v1/exchangeInfo", get(exchange_info))
         .route(
             "/fapi/v1/listenKey",
-            axum::routing::post(listen_key_create)
+            post(listen_key_create)
                 .put(listen_key_keepalive)
                 .delete(listen_key_close),
         )
@@ -180,15 +279,29 @@ pub fn router(sim: Shared) -> Router {
         .route("/fapi/v2/positionRisk", get(position_risk))
         .route("/fapi/v3/positionRisk", get(position_risk))
         .route("/fapi/v1/userTrades", get(user_trades))
+        .route("/fapi/v1/income", get(income))
         .route("/fapi/v1/premiumIndex", get(premium_index))
-        .route("/fapi/v1/positionSide/dual", get(position_mode))
-        .route("/fapi/v1/order", axum::routing::post(new_order))
-        .route("/_sim/state", get(state))
+        .route("/fapi/v1/leverageBracket", get(leverage_bracket))
+        .route("/fapi/v1/leverage", post(leverage))
+        .route(
+            "/fapi/v1/positionSide/dual",
+            get(position_mode).post(change_position_mode),
+        )
+        .merge(crate::orders::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            crate::limits::guard,
+        ));
+    Router::new()
+        .merge(fapi)
+        .merge(crate::admin::routes())
         .merge(crate::stream::routes())
+        .merge(crate::market::routes())
         .with_state(sim)
 }
 
-pub(crate) fn lock(sim: &Shared) -> MutexGuard<'_, Sim> {
+/// Locks the simulator.
+pub fn lock(sim: &Shared) -> MutexGuard<'_, Sim> {
     // A panic while holding the lock is a bug in the simulator; keep serving what is there.
     sim.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -214,6 +327,25 @@ impl RawRequest {
             body: &self.body,
         }
     }
+
+    /// A parameter from the query or the body.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        auth::param(&self.view(), name)
+    }
+
+    /// A mandatory parameter.
+    pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
+        self.param(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::missing(name))
+    }
+
+    /// An optional parameter parsed; malformed is an error (-1102).
+    pub fn parsed<T: std::str::FromStr>(&self, name: &'static str) -> Result<Option<T>, ApiError> {
+        self.param(name)
+            .map(|v| v.parse().map_err(|_| ApiError::missing(name)))
+            .transpose()
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for RawRequest {
@@ -229,9 +361,10 @@ impl<S: Send + Sync> FromRequest<S> for RawRequest {
         let query = parts.uri.query().unwrap_or("").to_owned();
         let bytes = axum::body::to_bytes(body, MAX_BODY)
             .await
-            .map_err(|_| ApiError::new(400, -1104, "Not all sent parameters were read."))?;
-        let body = String::from_utf8(bytes.to_vec())
-            .map_err(|_| ApiError::new(400, -1100, "Illegal characters found in a parameter."))?;
+            .map_err(|_| ApiError::from_code(400, -1104, "Not all sent parameters were read."))?;
+        let body = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            ApiError::from_code(400, -1100, "Illegal characters found in a parameter.")
+        })?;
         Ok(Self {
             api_key,
             query,
@@ -241,23 +374,24 @@ impl<S: Send + Sync> FromRequest<S> for RawRequest {
 }
 
 /// Authenticates a signed request and returns the account index.
-fn signed(sim: &Sim, req: &Request<'_>) -> Result<usize, ApiError> {
+pub fn signed(sim: &Sim, req: &RawRequest) -> Result<usize, ApiError> {
     let keys = &sim.keys;
-    Ok(auth::check_signed(req, now_ms(), |k| {
+    Ok(auth::check_signed(&req.view(), now_ms(), |k| {
         keys.iter()
             .find(|x| x.key == k)
             .map(|x| (x.account, x.secret.clone()))
     })?)
 }
 
-fn api_key_only(sim: &Sim, req: &Request<'_>) -> Result<usize, ApiError> {
+fn api_key_only(sim: &Sim, req: &RawRequest) -> Result<usize, ApiError> {
     let keys = &sim.keys;
-    Ok(auth::check_key(req, |k| {
+    Ok(auth::check_key(&req.view(), |k| {
         keys.iter().find(|x| x.key == k).map(|x| x.account)
     })?)
 }
 
-fn text(d: Decimal) -> String {
+/// A decimal as Binance prints it.
+pub fn text(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
@@ -275,11 +409,16 @@ async fn exchange_info(State(sim): State<Shared>) -> axum::Json<Value> {
             json!({"symbol": s, "pair": s, "contractType": "PERPETUAL", "status": "TRADING",
                    "marginAsset": margin_asset(s), "quoteAsset": margin_asset(s),
                    "baseAsset": s.trim_end_matches(margin_asset(s)),
-                   "pricePrecision": 2, "quantityPrecision": 3})
+                   "pricePrecision": 2, "quantityPrecision": 3, "orderTypes": ["LIMIT", "MARKET"],
+                   "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+                   "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.1", "maxPrice": "1000000", "tickSize": "0.1"},
+                               {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000", "stepSize": "0.001"}]})
         })
         .collect();
     axum::Json(json!({"timezone": "UTC", "serverTime": now_ms(),
-        "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}],
+        "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": sim.weights.limit},
+                       {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200}],
+        "assets": [{"asset": "USDT", "marginAvailable": true}, {"asset": "BNB", "marginAvailable": true}],
         "symbols": symbols}))
 }
 
@@ -292,7 +431,7 @@ fn listen_key_for(sim: &mut Sim, account: usize, now: i64, create: bool) -> Opti
     let key = match existing {
         Some(k) => k,
         None if create => {
-            let rng = &mut sim.key_rng;
+            let rng = sim.side_rng();
             (0..64)
                 .map(|_| {
                     let c = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -303,96 +442,122 @@ fn listen_key_for(sim: &mut Sim, account: usize, now: i64, create: bool) -> Opti
         }
         None => return None,
     };
-    sim.listen_keys
-        .insert(key.clone(), (account, now + LISTEN_KEY_TTL_MS));
+    let ttl = sim.clock.ms(LISTEN_KEY_TTL_MS);
+    sim.listen_keys.insert(key.clone(), (account, now + ttl));
     Some(key)
 }
 
 async fn listen_key_create(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let account = api_key_only(&sim, &raw.view())?;
+    let account = api_key_only(&sim, &raw)?;
     let key = listen_key_for(&mut sim, account, now_ms(), true).unwrap_or_default();
     Ok(axum::Json(json!({"listenKey": key})))
 }
 
 async fn listen_key_keepalive(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let account = api_key_only(&sim, &raw.view())?;
+    let account = api_key_only(&sim, &raw)?;
     match listen_key_for(&mut sim, account, now_ms(), false) {
         Some(key) => Ok(axum::Json(json!({"listenKey": key}))),
-        None => Err(ApiError::new(400, -1125, "This listenKey does not exist.")),
+        None => Err(ApiError::from_code(
+            400,
+            -1125,
+            "This listenKey does not exist.",
+        )),
     }
 }
 
 async fn listen_key_close(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let account = api_key_only(&sim, &raw.view())?;
+    let account = api_key_only(&sim, &raw)?;
     sim.listen_keys.retain(|_, (a, _)| *a != account);
     Ok(axum::Json(json!({})))
 }
 
 /// Unrealized P&L of a position at the mark (8 decimals, as Binance publishes it).
-fn unrealized(amount: Decimal, entry: Decimal, mark: Option<Decimal>) -> Decimal {
-    mark.map_or(Decimal::ZERO, |m| {
-        (amount * (m - entry))
-            .round_dp_with_strategy(8, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-    })
+fn unrealized(amount: Decimal, entry: Decimal, mark: Decimal) -> Decimal {
+    (amount * (mark - entry))
+        .round_dp_with_strategy(8, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
-fn leg_wire(leg: Leg) -> &'static str {
-    match leg {
-        Leg::Both => "BOTH",
-        Leg::Long => "LONG",
-        Leg::Short => "SHORT",
+/// Margin figures of one open position.
+struct PositionFigures {
+    mark: Decimal,
+    notional: Decimal,
+    unrealized: Decimal,
+    initial: Decimal,
+    maint: Decimal,
+    leverage: u32,
+}
+
+fn figures(
+    sim: &Sim,
+    account: usize,
+    symbol: &str,
+    amount: Decimal,
+    entry: Decimal,
+) -> PositionFigures {
+    let mark = sim.exchange.mark(symbol).unwrap_or(entry);
+    let notional = amount * mark;
+    let leverage = sim.exchange.accounts()[account].leverage_of(symbol);
+    PositionFigures {
+        mark,
+        notional,
+        unrealized: unrealized(amount, entry, mark),
+        initial: (notional.abs() / Decimal::from(leverage)).round_dp(8),
+        maint: margin::maint_margin(symbol, notional).round_dp(8),
+        leverage,
     }
 }
 
 async fn account(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let a = signed(&sim, &raw.view())?;
+    let a = signed(&sim, &raw)?;
     let acct = &sim.exchange.accounts()[a];
     let now = now_ms();
-    let mut upnl_by_asset: BTreeMap<&str, Decimal> = BTreeMap::new();
+    let mut by_asset: BTreeMap<&str, (Decimal, Decimal, Decimal)> = BTreeMap::new();
     let positions: Vec<Value> = acct
         .positions
         .iter()
         .filter(|(_, p)| !p.amount.is_zero())
         .map(|((s, leg), p)| {
-            let mark = sim.exchange.mark(s);
-            let up = unrealized(p.amount, p.entry, mark);
-            *upnl_by_asset.entry(margin_asset(s)).or_default() += up;
-            json!({"symbol": s, "positionSide": leg_wire(*leg), "positionAmt": text(p.amount),
-                   "entryPrice": text(p.entry), "unrealizedProfit": text(up), "isolatedMargin": "0",
-                   "notional": text(p.amount * mark.unwrap_or(p.entry)), "isolatedWallet": "0",
-                   "initialMargin": "0", "maintMargin": "0", "updateTime": now})
+            let f = figures(&sim, a, s, p.amount, p.entry);
+            let e = by_asset.entry(margin_asset(s)).or_default();
+            e.0 += f.unrealized;
+            e.1 += f.initial;
+            e.2 += f.maint;
+            json!({"symbol": s, "positionSide": leg.wire(), "positionAmt": text(p.amount),
+                   "entryPrice": text(p.entry), "unrealizedProfit": text(f.unrealized), "isolatedMargin": "0",
+                   "notional": text(f.notional), "isolatedWallet": "0", "initialMargin": text(f.initial),
+                   "maintMargin": text(f.maint), "leverage": f.leverage.to_string(), "updateTime": now})
         })
         .collect();
     let assets: Vec<Value> = acct
         .wallets
         .iter()
         .map(|(asset, wb)| {
-            let up = upnl_by_asset.get(asset.as_str()).copied().unwrap_or_default();
+            let (up, im, mm) = by_asset.get(asset.as_str()).copied().unwrap_or_default();
             json!({"asset": asset, "walletBalance": text(*wb), "unrealizedProfit": text(up),
-                   "marginBalance": text(*wb + up), "maintMargin": "0", "initialMargin": "0",
-                   "positionInitialMargin": "0", "openOrderInitialMargin": "0",
-                   "crossWalletBalance": text(*wb), "crossUnPnl": text(up), "availableBalance": text(*wb + up),
-                   "maxWithdrawAmount": text(*wb), "updateTime": now})
+                   "marginBalance": text(*wb + up), "maintMargin": text(mm), "initialMargin": text(im),
+                   "positionInitialMargin": text(im), "openOrderInitialMargin": "0",
+                   "crossWalletBalance": text(*wb), "crossUnPnl": text(up), "availableBalance": text(*wb + up - im),
+                   "maxWithdrawAmount": text(*wb - im), "updateTime": now})
         })
         .collect();
     let wallet = acct.wallets.get("USDT").copied().unwrap_or_default();
-    let up = upnl_by_asset.get("USDT").copied().unwrap_or_default();
+    let (up, im, mm) = by_asset.get("USDT").copied().unwrap_or_default();
     Ok(axum::Json(json!({
-        "totalInitialMargin": "0", "totalMaintMargin": "0", "totalWalletBalance": text(wallet),
+        "totalInitialMargin": text(im), "totalMaintMargin": text(mm), "totalWalletBalance": text(wallet),
         "totalUnrealizedProfit": text(up), "totalMarginBalance": text(wallet + up),
-        "totalPositionInitialMargin": "0", "totalOpenOrderInitialMargin": "0",
+        "totalPositionInitialMargin": text(im), "totalOpenOrderInitialMargin": "0",
         "totalCrossWalletBalance": text(wallet), "totalCrossUnPnl": text(up),
-        "availableBalance": text(wallet + up), "maxWithdrawAmount": text(wallet),
+        "availableBalance": text(wallet + up - im), "maxWithdrawAmount": text(wallet - im),
         "assets": assets, "positions": positions})))
 }
 
 async fn balance(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let a = signed(&sim, &raw.view())?;
+    let a = signed(&sim, &raw)?;
     let acct = &sim.exchange.accounts()[a];
     let now = now_ms();
     let rows: Vec<Value> = acct
@@ -409,59 +574,109 @@ async fn balance(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
 
 async fn position_risk(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let req = raw.view();
-    let a = signed(&sim, &req)?;
-    let only = auth::param(&req, "symbol");
+    let a = signed(&sim, &raw)?;
+    let only = raw.param("symbol");
     let acct = &sim.exchange.accounts()[a];
+    let taker = sim.exchange.config().taker_fee;
     let now = now_ms();
     let rows: Vec<Value> = acct
         .positions
         .iter()
         .filter(|((s, _), p)| !p.amount.is_zero() && only.is_none_or(|o| o == s))
         .map(|((s, leg), p)| {
-            let mark = sim.exchange.mark(s).unwrap_or(p.entry);
-            let up = unrealized(p.amount, p.entry, Some(mark));
-            json!({"symbol": s, "positionSide": leg_wire(*leg), "positionAmt": text(p.amount),
-                   "entryPrice": text(p.entry), "breakEvenPrice": text(p.entry), "markPrice": text(mark),
-                   "unRealizedProfit": text(up), "liquidationPrice": "0", "isolatedMargin": "0",
-                   "notional": text(p.amount * mark), "marginAsset": margin_asset(s), "isolatedWallet": "0",
-                   "initialMargin": "0", "maintMargin": "0", "positionInitialMargin": "0",
-                   "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
-                   "leverage": "20", "marginType": "cross", "isAutoAddMargin": "false",
-                   "maxNotionalValue": "1000000", "updateTime": now})
+            let f = figures(&sim, a, s, p.amount, p.entry);
+            let cap = margin::max_notional(s, f.leverage).unwrap_or(0);
+            json!({"symbol": s, "positionSide": leg.wire(), "positionAmt": text(p.amount),
+                   "entryPrice": text(p.entry), "breakEvenPrice": text(wire::breakeven(p, taker)),
+                   "markPrice": text(f.mark), "unRealizedProfit": text(f.unrealized), "liquidationPrice": "0",
+                   "isolatedMargin": "0", "notional": text(f.notional), "marginAsset": margin_asset(s),
+                   "isolatedWallet": "0", "initialMargin": text(f.initial), "maintMargin": text(f.maint),
+                   "positionInitialMargin": text(f.initial), "openOrderInitialMargin": "0", "adl": 0,
+                   "bidNotional": "0", "askNotional": "0", "leverage": f.leverage.to_string(),
+                   "marginType": "cross", "isAutoAddMargin": "false",
+                   "maxNotionalValue": cap.to_string(), "updateTime": now})
         })
         .collect();
     Ok(axum::Json(Value::Array(rows)))
 }
 
+/// Binance's default look-back when no time range is given: 7 days.
+const DEFAULT_LOOKBACK_MS: i64 = 7 * 24 * 3_600_000;
+
 async fn user_trades(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let req = raw.view();
-    let a = signed(&sim, &req)?;
-    let symbol = auth::param(&req, "symbol")
-        .ok_or_else(|| ApiError::from(AuthError::MissingParameter("symbol")))?;
-    let from_id: u64 = auth::param(&req, "fromId")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let limit: usize = auth::param(&req, "limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500)
-        .clamp(1, 1000);
-    let rows: Vec<Value> = sim.exchange.accounts()[a]
+    let a = signed(&sim, &raw)?;
+    let symbol = raw.required("symbol")?;
+    let from_id: Option<u64> = raw.parsed("fromId")?;
+    let start: Option<i64> = raw.parsed("startTime")?;
+    let end: Option<i64> = raw.parsed("endTime")?;
+    let limit = raw.parsed::<usize>("limit")?.unwrap_or(500).clamp(1, 1000);
+    let trades = sim.exchange.accounts()[a]
         .trades
         .iter()
-        .filter(|t| t.symbol == symbol && t.id >= from_id)
-        .take(limit)
+        .filter(|t| t.symbol == symbol)
+        .filter(|t| from_id.is_none_or(|f| t.id >= f))
+        .filter(|t| start.is_none_or(|s| t.time >= s) && end.is_none_or(|e| t.time <= e));
+    let rows: Vec<&crate::exchange::Trade> = if from_id.is_some() || start.is_some() {
+        trades.take(limit).collect()
+    } else {
+        // Neither a start nor an id: the most recent trades, oldest first.
+        let recent: Vec<_> = trades
+            .filter(|t| t.time >= now_ms() - DEFAULT_LOOKBACK_MS)
+            .collect();
+        recent[recent.len().saturating_sub(limit)..].to_vec()
+    };
+    let rows: Vec<Value> = rows
+        .into_iter()
         .map(|t| {
-            json!({"symbol": t.symbol, "id": t.id, "orderId": t.order_id,
-                   "side": if t.side == Side::Buy { "BUY" } else { "SELL" },
+            json!({"symbol": t.symbol, "id": t.id, "orderId": t.order_id, "side": t.side.wire(),
                    "price": text(t.price), "qty": text(t.qty), "realizedPnl": text(t.realized),
                    "marginAsset": margin_asset(&t.symbol), "quoteQty": text(t.qty * t.price),
                    "commission": text(t.commission), "commissionAsset": t.commission_asset, "time": t.time,
-                   "positionSide": leg_wire(t.leg), "buyer": t.side == Side::Buy, "maker": false})
+                   "positionSide": t.leg.wire(), "buyer": t.side == crate::exchange::Side::Buy,
+                   "maker": t.maker})
         })
         .collect();
     Ok(axum::Json(Value::Array(rows)))
+}
+
+async fn income(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
+    let sim = lock(&sim);
+    let a = signed(&sim, &raw)?;
+    let symbol = raw.param("symbol");
+    let kind = raw.param("incomeType");
+    let start: Option<i64> = raw.parsed("startTime")?;
+    let end: Option<i64> = raw.parsed("endTime")?;
+    let limit = raw.parsed::<usize>("limit")?.unwrap_or(100).clamp(1, 1000);
+    let page = raw.parsed::<usize>("page")?.unwrap_or(1).max(1);
+    let now = now_ms();
+    let (start, end) = match (start, end) {
+        (None, None) => (now - DEFAULT_LOOKBACK_MS, now),
+        (Some(s), None) => (s, i64::MAX),
+        (None, Some(e)) => (e - DEFAULT_LOOKBACK_MS, e),
+        (Some(s), Some(e)) => (s, e),
+    };
+    let rows: Vec<Value> = sim.exchange.accounts()[a]
+        .income
+        .iter()
+        .filter(|r| r.time >= start && r.time <= end)
+        .filter(|r| symbol.is_none_or(|s| s == r.symbol) && kind.is_none_or(|k| k == r.kind))
+        .skip((page - 1) * limit)
+        .take(limit)
+        .map(|r| {
+            json!({"symbol": r.symbol, "incomeType": r.kind, "income": format!("{:.8}", r.amount),
+                   "asset": r.asset, "info": r.kind, "time": r.time, "tranId": r.tran_id,
+                   "tradeId": r.trade_id.map(|t| t.to_string()).unwrap_or_default()})
+        })
+        .collect();
+    Ok(axum::Json(Value::Array(rows)))
+}
+
+fn mark_row(sim: &Sim, s: &str, p: Decimal, now: i64) -> Value {
+    json!({"symbol": s, "markPrice": format!("{p:.8}"), "indexPrice": format!("{p:.8}"),
+           "estimatedSettlePrice": format!("{p:.8}"),
+           "lastFundingRate": format!("{:.8}", sim.exchange.funding_rate(s)), "interestRate": "0.00010000",
+           "nextFundingTime": sim.exchange.next_funding_time(now), "time": now})
 }
 
 async fn premium_index(State(sim): State<Shared>, RawQuery(q): RawQuery) -> ApiResult {
@@ -471,95 +686,85 @@ async fn premium_index(State(sim): State<Shared>, RawQuery(q): RawQuery) -> ApiR
         query: q.as_deref().unwrap_or(""),
         body: "",
     };
-    let row = |s: &str, p: Decimal| {
-        json!({"symbol": s, "markPrice": text(p), "indexPrice": text(p), "estimatedSettlePrice": text(p),
-               "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-               "nextFundingTime": now_ms() - now_ms().rem_euclid(28_800_000) + 28_800_000, "time": now_ms()})
-    };
+    let now = now_ms();
     match auth::param(&req, "symbol") {
         Some(s) => sim
             .exchange
             .mark(s)
-            .map(|p| axum::Json(row(s, p)))
-            .ok_or_else(|| ApiError::new(400, -1121, "Invalid symbol.")),
+            .map(|p| axum::Json(mark_row(&sim, s, p, now)))
+            .ok_or_else(|| ApiError::from(Reject::NoMarkPrice)),
         None => Ok(axum::Json(Value::Array(
             sim.exchange
                 .marks()
                 .iter()
-                .map(|(s, p)| row(s, *p))
+                .map(|(s, p)| mark_row(&sim, s, *p, now))
                 .collect(),
         ))),
     }
 }
 
+async fn leverage_bracket(
+    State(sim): State<Shared>,
+    raw: RawRequest,
+) -> Result<Response, ApiError> {
+    let sim = lock(&sim);
+    signed(&sim, &raw)?;
+    let body = match raw.param("symbol") {
+        Some(s) if sim.exchange.mark(s).is_some() => margin::brackets_json(s),
+        Some(_) => return Err(Reject::NoMarkPrice.into()),
+        None => {
+            let all: Vec<String> = sim
+                .exchange
+                .marks()
+                .keys()
+                .map(|s| margin::brackets_json(s))
+                .collect();
+            format!("[{}]", all.join(","))
+        }
+    };
+    Ok(([("content-type", "application/json")], body).into_response())
+}
+
+async fn leverage(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
+    let mut sim = lock(&sim);
+    let a = signed(&sim, &raw)?;
+    let symbol = raw.required("symbol")?.to_owned();
+    let lev: u32 = raw
+        .parsed("leverage")?
+        .ok_or_else(|| ApiError::missing("leverage"))?;
+    let cap = sim.exchange.set_leverage(a, &symbol, lev, now_ms())?;
+    sim.publish();
+    Ok(axum::Json(
+        json!({"leverage": lev, "maxNotionalValue": cap.to_string(), "symbol": symbol}),
+    ))
+}
+
 async fn position_mode(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let sim = lock(&sim);
-    let a = signed(&sim, &raw.view())?;
+    let a = signed(&sim, &raw)?;
     Ok(axum::Json(
         json!({"dualSidePosition": sim.exchange.accounts()[a].spec.hedge}),
     ))
 }
 
-async fn new_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
+async fn change_position_mode(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let mut sim = lock(&sim);
-    let req = raw.view();
-    let a = signed(&sim, &req)?;
-    let missing = |p: &'static str| ApiError::from(AuthError::MissingParameter(p));
-    let symbol = auth::param(&req, "symbol")
-        .ok_or_else(|| missing("symbol"))?
-        .to_owned();
-    let side = match auth::param(&req, "side") {
-        Some("BUY") => Side::Buy,
-        Some("SELL") => Side::Sell,
-        _ => return Err(missing("side")),
+    let a = signed(&sim, &raw)?;
+    let hedge = match raw.required("dualSidePosition")? {
+        "true" | "TRUE" => true,
+        "false" | "FALSE" => false,
+        _ => return Err(ApiError::missing("dualSidePosition")),
     };
-    match auth::param(&req, "type") {
-        Some("MARKET") => {}
-        Some(_) => return Err(ApiError::new(400, -1116, "Invalid orderType.")),
-        None => return Err(missing("type")),
-    }
-    let qty: Decimal = auth::param(&req, "quantity")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| missing("quantity"))?;
-    let leg = match auth::param(&req, "positionSide") {
-        None | Some("BOTH") => None,
-        Some("LONG") => Some(Leg::Long),
-        Some("SHORT") => Some(Leg::Short),
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                -4061,
-                "Order's position side does not match user's setting.",
-            ));
-        }
-    };
-    let now = now_ms();
-    let order_id = sim.exchange.market_order(a, &symbol, side, qty, leg, now)?;
-    sim.publish();
-    let trades: Vec<_> = sim.exchange.accounts()[a]
-        .trades
-        .iter()
-        .filter(|t| t.order_id == order_id)
-        .collect();
-    let filled: Decimal = trades.iter().map(|t| t.qty).sum();
-    let quote: Decimal = trades.iter().map(|t| t.qty * t.price).sum();
-    let avg = if filled.is_zero() {
-        Decimal::ZERO
-    } else {
-        (quote / filled).round_dp(8)
-    };
-    let leg = trades.first().map_or(Leg::Both, |t| t.leg);
-    Ok(axum::Json(
-        json!({"orderId": order_id, "symbol": symbol, "status": "FILLED",
-        "clientOrderId": auth::param(&req, "newClientOrderId").map_or_else(|| format!("sim-{order_id}"), str::to_owned),
-        "price": "0", "avgPrice": text(avg), "origQty": text(qty), "executedQty": text(filled),
-        "cumQty": text(filled), "cumQuote": text(quote), "timeInForce": "GTC", "type": "MARKET",
-        "reduceOnly": false, "closePosition": false, "side": if side == Side::Buy { "BUY" } else { "SELL" },
-        "positionSide": leg_wire(leg), "stopPrice": "0", "workingType": "CONTRACT_PRICE",
-        "priceProtect": false, "origType": "MARKET", "updateTime": now}),
-    ))
+    sim.exchange.set_hedge_mode(a, hedge)?;
+    Ok(axum::Json(json!({"code": 200, "msg": "success"})))
 }
 
-async fn state(State(sim): State<Shared>) -> axum::Json<Value> {
-    axum::Json(lock(&sim).exchange.state())
+/// The leg named by `positionSide`, `None` for absent or `BOTH`.
+pub fn leg_param(raw: &RawRequest) -> Result<Option<Leg>, ApiError> {
+    match raw.param("positionSide") {
+        None | Some("BOTH") => Ok(None),
+        Some("LONG") => Ok(Some(Leg::Long)),
+        Some("SHORT") => Ok(Some(Leg::Short)),
+        Some(_) => Err(Reject::PositionSideMismatch.into()),
+    }
 }

@@ -2,7 +2,13 @@
 //! `/private/ws?listenKey=<key>` and `/private/ws/<key>` send raw payloads; `/private/stream?listenKey=<key>`
 //! wraps each as `{"stream":"<key>","data":<payload>}`. An unknown or expired listenKey is refused with
 //! `-1125`.
+//!
+//! Every connection (user data and market) lives Binance's lifecycle (PROTOCOL §1.3), on the scaled
+//! clock: a ping frame every 3 minutes, dropped when a ping stays unanswered for 10 minutes, closed at
+//! 24 hours. When its listenKey expires a user-data connection receives `listenKeyExpired` and then no
+//! more events.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
@@ -10,18 +16,42 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::stream::{self, Stream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use crate::auth::{Request, param};
-use crate::rest::{ApiError, Shared, lock, now_ms};
+use crate::clock::{Clock, MAX_CONNECTION_MS, PING_EVERY_MS, PONG_TIMEOUT_MS};
+use crate::rest::{ApiError, Control, Shared, lock, now_ms};
 
-/// The stream routes, to merge into the REST router.
+/// The stream routes.
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/private/ws", get(raw_by_query))
         .route("/private/ws/{listen_key}", get(raw_by_path))
         .route("/private/stream", get(combined))
+}
+
+/// What a connection sends next.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// A text frame.
+    Text(String),
+    /// The source cannot go on (the client fell too far behind): close.
+    Close,
+}
+
+/// The frames a connection sends, in order.
+pub type Source = Pin<Box<dyn Stream<Item = Out> + Send>>;
+
+/// Who a connection belongs to, for controls.
+#[derive(Debug, Clone, Default)]
+pub struct Owner {
+    /// The account of a user-data connection.
+    pub account: Option<usize>,
+    /// Its listenKey.
+    pub listen_key: Option<String>,
 }
 
 fn listen_key_of(query: &Option<String>) -> String {
@@ -58,45 +88,122 @@ async fn combined(
 }
 
 fn open(ws: WebSocketUpgrade, sim: Shared, listen_key: String, combined: bool) -> Response {
-    let events = {
+    let (events, control, clock, account) = {
         let sim = lock(&sim);
         match sim.listen_key_account(&listen_key, now_ms()) {
-            Some(account) => sim.subscribe(account),
+            Some(account) => (sim.subscribe(account), sim.control(), sim.clock, account),
             None => {
                 return ApiError::from_code(400, -1125, "This listenKey does not exist.")
                     .into_response();
             }
         }
     };
-    ws.on_upgrade(move |socket| forward(socket, events, listen_key, combined))
+    let source = user_events(events, listen_key.clone(), combined);
+    let owner = Owner {
+        account: Some(account),
+        listen_key: Some(listen_key),
+    };
+    ws.on_upgrade(move |socket| pump(socket, source, control, owner, clock, combined))
 }
 
-/// Sends the account's events until the client leaves or falls too far behind.
-async fn forward(
+/// An account's events as frames; lagging too far behind closes the connection (the client
+/// reconnects and backfills, as with Binance dropping a slow socket).
+fn user_events(events: broadcast::Receiver<Arc<str>>, key: String, combined: bool) -> Source {
+    Box::pin(stream::unfold(
+        (events, false),
+        move |(mut events, done)| {
+            let key = key.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                match events.recv().await {
+                    Ok(payload) => {
+                        let text = if combined {
+                            format!("{{\"stream\":\"{key}\",\"data\":{payload}}}")
+                        } else {
+                            payload.to_string()
+                        };
+                        Some((Out::Text(text), (events, false)))
+                    }
+                    Err(_) => Some((Out::Close, (events, true))),
+                }
+            }
+        },
+    ))
+}
+
+/// Runs a connection: frames from `source`, controls, pings and Binance's time limits.
+pub async fn pump(
     socket: WebSocket,
-    mut events: broadcast::Receiver<Arc<str>>,
-    key: String,
+    mut source: Source,
+    mut control: broadcast::Receiver<Control>,
+    owner: Owner,
+    clock: Clock,
     combined: bool,
 ) {
     let (mut tx, mut rx) = socket.split();
+    let born = Instant::now();
+    let cut = born + clock.duration(MAX_CONNECTION_MS);
+    let mut ping = tokio::time::interval_at(
+        born + clock.duration(PING_EVERY_MS),
+        clock.duration(PING_EVERY_MS),
+    );
+    let pong_timeout = clock.duration(PONG_TIMEOUT_MS);
+    // The oldest ping not answered yet.
+    let mut unanswered: Option<Instant> = None;
+    let mut expired = false;
     loop {
         tokio::select! {
-            event = events.recv() => {
-                let Ok(payload) = event else {
-                    // Lagged or closed: drop the connection; the client reconnects and backfills.
+            out = source.next(), if !expired => match out {
+                Some(Out::Text(text)) => {
+                    if tx.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Out::Close) | None => {
                     let _ = tx.send(Message::Close(None)).await;
                     return;
-                };
-                let text = if combined {
-                    format!("{{\"stream\":\"{key}\",\"data\":{payload}}}")
-                } else {
-                    payload.to_string()
-                };
-                if tx.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                }
+            },
+            c = control.recv() => match c {
+                Ok(Control::Drop(account)) if account.is_none() || account == owner.account => {
+                    // Abrupt: no close frame, as a network failure looks.
+                    return;
+                }
+                Ok(Control::Expired(key)) if owner.listen_key.as_deref() == Some(key.as_str()) => {
+                    let payload = format!(
+                        "{{\"e\":\"listenKeyExpired\",\"E\":{},\"listenKey\":\"{key}\"}}",
+                        now_ms()
+                    );
+                    let text = if combined {
+                        format!("{{\"stream\":\"{key}\",\"data\":{payload}}}")
+                    } else {
+                        payload
+                    };
+                    if tx.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                        return;
+                    }
+                    expired = true;
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ping.tick() => {
+                if unanswered.is_some_and(|t| t.elapsed() >= pong_timeout) {
+                    return;
+                }
+                unanswered.get_or_insert_with(Instant::now);
+                if tx.send(Message::Ping(axum::body::Bytes::from_static(b"sim"))).await.is_err() {
                     return;
                 }
             }
+            _ = tokio::time::sleep_until(cut) => {
+                let _ = tx.send(Message::Close(None)).await;
+                return;
+            }
             incoming = rx.next() => match incoming {
+                Some(Ok(Message::Pong(_))) => unanswered = None,
                 Some(Ok(Message::Ping(data))) => {
                     if tx.send(Message::Pong(data)).await.is_err() {
                         return;

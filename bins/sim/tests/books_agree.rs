@@ -35,6 +35,8 @@ fn simulate(seed: u64, steps: usize) -> (Exchange, Vec<(Option<usize>, String)>)
     let mut x = Exchange::new(
         ExchangeConfig {
             seed,
+            // Ten minutes, so the ~2 hours simulated see a dozen fundings.
+            funding_interval_ms: 600_000,
             ..ExchangeConfig::default()
         },
         accounts,
@@ -137,6 +139,44 @@ fn books_fed_by_the_simulator_equal_its_ground_truth() {
             }
         }
     }
+}
+
+/// What the generated history must contain for the agreement above to mean something.
+#[test]
+fn the_history_covers_every_kind_of_change() {
+    let (x, log) = simulate(1, 3_000);
+    let has = |needle: &str| {
+        log.iter()
+            .filter(|(a, t)| a.is_some() && t.contains(needle))
+            .count()
+    };
+    for needle in [
+        "\"m\":\"FUNDING_FEE\"",
+        "\"x\":\"CANCELED\"",
+        "\"x\":\"EXPIRED\"",
+        "\"X\":\"PARTIALLY_FILLED\"",
+        "\"e\":\"ACCOUNT_CONFIG_UPDATE\"",
+        "\"m\":\"WITHDRAW\"",
+        "\"R\":true",
+        "\"ot\":\"LIMIT\"",
+    ] {
+        assert!(has(needle) > 3, "{needle}: {}", has(needle));
+    }
+    let trades = x.accounts().iter().flat_map(|a| a.trades.iter());
+    let (maker, taker): (Vec<_>, Vec<_>) = trades.partition(|t| t.maker);
+    assert!(
+        maker.len() > 50 && taker.len() > 1_000,
+        "{} maker, {} taker",
+        maker.len(),
+        taker.len()
+    );
+    assert!(x.accounts().iter().all(|a| a.funding != Decimal::ZERO));
+    let reduces = x.accounts()[0]
+        .trades
+        .iter()
+        .filter(|t| !t.realized.is_zero())
+        .count();
+    assert!(reduces > 100, "{reduces} reducing fills");
 }
 
 #[test]

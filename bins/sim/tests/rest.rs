@@ -209,7 +209,7 @@ async fn an_order_placed_over_rest_shows_in_trades_positions_account_and_state()
         .signed(
             reqwest::Method::POST,
             "/fapi/v1/order",
-            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.25",
+            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.25&newOrderRespType=RESULT",
             now_ms(),
         )
         .await;
@@ -217,16 +217,44 @@ async fn an_order_placed_over_rest_shows_in_trades_positions_account_and_state()
     let order: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(order["status"], "FILLED");
     assert_eq!(order["executedQty"], "0.25");
+    // Binance's default answer (ACK) is the order as accepted, before it filled.
+    let (_, body) = s
+        .signed(
+            reqwest::Method::POST,
+            "/fapi/v1/order",
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.25",
+            now_ms(),
+        )
+        .await;
+    let ack: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (ack["status"].as_str(), ack["executedQty"].as_str()),
+        (Some("NEW"), Some("0"))
+    );
+    let (_, body) = s
+        .signed(
+            reqwest::Method::POST,
+            "/fapi/v1/order",
+            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.25",
+            now_ms(),
+        )
+        .await;
+    assert!(body.contains("\"status\":\"NEW\""), "{body}");
 
     let (_, body) = s.get("/fapi/v1/userTrades", "symbol=BTCUSDT").await;
     let trades: Vec<UserTrade> = decode_json(&body).unwrap();
-    let qty: Decimal = trades.iter().map(|t| t.qty).sum();
+    let first = order["orderId"].as_u64().unwrap();
+    let qty: Decimal = trades
+        .iter()
+        .filter(|t| t.order_id == first)
+        .map(|t| t.qty)
+        .sum();
     assert_eq!(qty, "0.25".parse::<Decimal>().unwrap());
-    assert!(
-        trades
-            .iter()
-            .all(|t| t.order_id == order["orderId"].as_u64().unwrap())
-    );
+    let net: Decimal = trades
+        .iter()
+        .map(|t| if t.side == "BUY" { t.qty } else { -t.qty })
+        .sum();
+    assert_eq!(net, "0.25".parse::<Decimal>().unwrap());
     let from = trades.last().unwrap().id;
     let (_, body) = s
         .get(

@@ -17,12 +17,19 @@ use tokio_tungstenite::tungstenite::Message;
 async fn generated_activity_streams_to_clients_and_shows_over_rest() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config {
-        listen: addr,
-        seed: 9,
-        fills_per_sec: 400,
-        accounts: vec!["main".into(), "hedged:hedge".into()],
-    };
+    let config = Config::from_args([
+        "--listen",
+        &addr.to_string(),
+        "--seed",
+        "9",
+        "--fills-per-sec",
+        "400",
+        "--account",
+        "main",
+        "--account",
+        "hedged:hedge",
+    ])
+    .unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(run(config, listener, async {
         let _ = stop_rx.await;
