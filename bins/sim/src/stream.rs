@@ -5,7 +5,7 @@
 //!
 //! Every connection (user data and market) lives Binance's lifecycle (PROTOCOL §1.3), on the scaled
 //! clock: a ping frame every 3 minutes, dropped when a ping stays unanswered for 10 minutes, closed at
-//! 24 hours. When its listenKey expires a user-data connection receives `listenKeyExpired` and then no
+//! 24 hours (under a large scale, pings at most every 100 ms and at least 1 s to answer). When its listenKey expires a user-data connection receives `listenKeyExpired` and then no
 //! more events.
 
 use std::pin::Pin;
@@ -24,6 +24,11 @@ use tokio::time::Instant;
 use crate::auth::{Request, param};
 use crate::clock::{Clock, MAX_CONNECTION_MS, PING_EVERY_MS, PONG_TIMEOUT_MS};
 use crate::rest::{ApiError, Control, Shared, lock, now_ms};
+
+/// Pings are never sent more often than this, whatever the time scale.
+pub const MIN_PING_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// A ping is never given less than this to be answered, whatever the time scale.
+pub const MIN_PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The stream routes.
 pub fn routes() -> Router<Shared> {
@@ -145,11 +150,10 @@ pub async fn pump(
     let (mut tx, mut rx) = socket.split();
     let born = Instant::now();
     let cut = born + clock.duration(MAX_CONNECTION_MS);
-    let mut ping = tokio::time::interval_at(
-        born + clock.duration(PING_EVERY_MS),
-        clock.duration(PING_EVERY_MS),
-    );
-    let pong_timeout = clock.duration(PONG_TIMEOUT_MS);
+    // Floors keep a heavily scaled clock from dropping clients for scheduling jitter.
+    let every = clock.duration(PING_EVERY_MS).max(MIN_PING_EVERY);
+    let mut ping = tokio::time::interval_at(born + every, every);
+    let pong_timeout = clock.duration(PONG_TIMEOUT_MS).max(MIN_PONG_TIMEOUT);
     // The oldest ping not answered yet.
     let mut unanswered: Option<Instant> = None;
     let mut expired = false;
