@@ -1,4 +1,5 @@
-//! Order endpoints: `POST|DELETE|GET /fapi/v1/order` and `GET /fapi/v1/openOrders`, MARKET and LIMIT
+//! Order endpoints: `POST|DELETE|GET /fapi/v1/order`, `GET /fapi/v1/openOrder` and
+//! `GET /fapi/v1/openOrders`, MARKET and LIMIT
 //! (`GTC`, `IOC`, `FOK`, `GTX`), with `positionSide`, `reduceOnly`, `newClientOrderId` and
 //! `newOrderRespType` (`ACK`, Binance's default, answers the order as accepted; `RESULT` as it stands
 //! after matching).
@@ -19,6 +20,7 @@ pub fn routes() -> Router<Shared> {
             get(query_order).post(new_order).delete(cancel_order),
         )
         .route("/fapi/v1/openOrders", get(open_orders))
+        .route("/fapi/v1/openOrder", get(query_open_order))
 }
 
 /// An order as Binance's order endpoints answer it; `with_time` adds the creation time (queries).
@@ -149,6 +151,19 @@ async fn query_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let (id, client) = order_ref(&raw)?;
     sim.exchange.accounts()[a]
         .find_order(symbol, id, client)
+        .map(|o| axum::Json(order_json(o, true)))
+        .ok_or_else(|| ApiError::from_code(400, -2013, "Order does not exist."))
+}
+
+/// `GET /fapi/v1/openOrder`: one order, only while it is open.
+async fn query_open_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
+    let sim = lock(&sim);
+    let a = signed(&sim, &raw)?;
+    let symbol = raw.required("symbol")?;
+    let (id, client) = order_ref(&raw)?;
+    sim.exchange.accounts()[a]
+        .find_order(symbol, id, client)
+        .filter(|o| o.status.is_open())
         .map(|o| axum::Json(order_json(o, true)))
         .ok_or_else(|| ApiError::from_code(400, -2013, "Order does not exist."))
 }

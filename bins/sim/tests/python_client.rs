@@ -110,6 +110,13 @@ fn client_compat(python: &Path, base: &str) -> Value {
         .unwrap_or_else(|e| panic!("client_compat.py printed no JSON object ({e}):\n{stdout}"))
 }
 
+/// Runs `f` off the runtime (the server keeps serving meanwhile); its panic is the test's.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 fn dec(v: &Value) -> Decimal {
     v.as_str()
         .unwrap_or_else(|| panic!("{v} is not a decimal string"))
@@ -130,7 +137,7 @@ fn ids(v: &Value) -> Vec<u64> {
 
 #[tokio::test]
 async fn binance_python_connector_reads_what_the_simulator_holds() {
-    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let python = blocking(python).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -151,9 +158,7 @@ async fn binance_python_connector_reads_what_the_simulator_holds() {
 
     let client = {
         let base = base.clone();
-        tokio::task::spawn_blocking(move || client_compat(&python, &base))
-            .await
-            .unwrap()
+        blocking(move || client_compat(&python, &base)).await
     };
     println!("connector read: {client}");
 

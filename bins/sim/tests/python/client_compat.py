@@ -58,10 +58,12 @@ def main(base_url):
     )
     limit_id = limit["orderId"]
     check(limit["status"] == "NEW", f"limit order not resting: {limit}")
-    # get_orders is GET /fapi/v1/openOrders; the connector's get_open_orders is the
-    # single-order GET /fapi/v1/openOrder, which the simulator does not serve.
+    # get_orders is GET /fapi/v1/openOrders; get_open_orders is the single-order
+    # GET /fapi/v1/openOrder.
     open_ids = [o["orderId"] for o in client.get_orders(symbol=SYMBOL)]
     check(limit_id in open_ids, f"order {limit_id} not among open orders {open_ids}")
+    one = client.get_open_orders(symbol=SYMBOL, orderId=limit_id)
+    check(one["orderId"] == limit_id and one["status"] == "NEW", f"open order: {one}")
     queried = client.query_order(symbol=SYMBOL, orderId=limit_id)
     check(queried["status"] == "NEW", f"queried order: {queried}")
     check(Decimal(queried["price"]) == far, f"queried price {queried['price']} != {far}")
