@@ -465,7 +465,7 @@ async fn dropped_paused_and_duplicating_streams() {
         .iter()
         .filter(|t| t.contains("TRADE_LITE"))
         .collect();
-    assert!(!lite.is_empty() && lite.len() % 2 == 0);
+    assert!(!lite.is_empty() && lite.len().is_multiple_of(2));
     assert_eq!(lite[0], lite[1]);
     sim.stop().await;
 }
