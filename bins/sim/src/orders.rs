@@ -39,6 +39,13 @@ fn order_json(o: &Order, with_time: bool) -> Value {
     v
 }
 
+/// Binance's alphabet of client order ids: `^[\.A-Z\:/a-z0-9_-]{1,36}$`.
+fn valid_client_id(c: &str) -> bool {
+    (1..=36).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:/_-".contains(&b))
+}
+
 fn bool_param(raw: &RawRequest, name: &'static str) -> Result<bool, ApiError> {
     match raw.param(name) {
         None | Some("false") | Some("FALSE") => Ok(false),
@@ -94,10 +101,14 @@ async fn new_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     };
     if req
         .client_id
-        .as_ref()
-        .is_some_and(|c| c.is_empty() || c.len() > 36)
+        .as_deref()
+        .is_some_and(|c| !valid_client_id(c))
     {
-        return Err(ApiError::missing("newClientOrderId"));
+        return Err(ApiError::from_code(
+            400,
+            -1100,
+            "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+        ));
     }
     let now = now_ms();
     let id = sim.exchange.place_order(a, req, now)?;

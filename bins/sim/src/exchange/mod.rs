@@ -347,6 +347,8 @@ pub struct AccountState {
     pub positions: BTreeMap<(String, Leg), PositionState>,
     /// Orders by id: every open one and the most recent closed ones.
     pub orders: BTreeMap<u64, Order>,
+    /// Ids of the open orders.
+    open: std::collections::BTreeSet<u64>,
     /// Leverage per symbol, when changed from [`DEFAULT_LEVERAGE`].
     pub leverage: BTreeMap<String, u32>,
     /// Every trade, in execution order.
@@ -372,6 +374,7 @@ impl AccountState {
             wallets: BTreeMap::new(),
             positions: BTreeMap::new(),
             orders: BTreeMap::new(),
+            open: std::collections::BTreeSet::new(),
             leverage: BTreeMap::new(),
             trades: Vec::new(),
             income: Vec::new(),
@@ -393,9 +396,10 @@ impl AccountState {
 
     /// Open orders, optionally of one symbol, by id.
     pub fn open_orders<'a>(&'a self, symbol: Option<&'a str>) -> impl Iterator<Item = &'a Order> {
-        self.orders
-            .values()
-            .filter(move |o| o.status.is_open() && symbol.is_none_or(|s| s == o.symbol))
+        self.open
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .filter(move |o| symbol.is_none_or(|s| s == o.symbol))
     }
 
     /// Finds an order by id or client id.
@@ -682,7 +686,7 @@ impl Exchange {
             tran_id,
             trade_id: None,
         });
-        acct.push(wire::account_update(time, reason, vec![row], vec![], None));
+        acct.push(wire::account_update(time, reason, &[row], &[], None));
     }
 
     /// Pays funding at `rate` to every open position on `symbol`: `−amount × mark × rate`.
@@ -721,8 +725,8 @@ impl Exchange {
                 acct.push(wire::account_update(
                     time,
                     "FUNDING_FEE",
-                    vec![row],
-                    vec![],
+                    &[row],
+                    &[],
                     Some(symbol),
                 ));
             }
@@ -758,7 +762,7 @@ impl Exchange {
         if acct.spec.hedge == hedge {
             return Err(Reject::SameMode);
         }
-        if acct.open_orders(None).next().is_some() {
+        if !acct.open.is_empty() {
             return Err(Reject::ModeWithOrders);
         }
         if acct.positions.values().any(|p| !p.amount.is_zero()) {
@@ -874,6 +878,7 @@ impl Exchange {
         };
         acct.push(wire::order_update(&order, "NEW", None, time));
         acct.orders.insert(id, order);
+        acct.open.insert(id);
         self.forget_closed_orders(account);
         let tif = self.accounts[account].orders[&id].tif;
         match (crosses, tif) {
@@ -929,6 +934,7 @@ impl Exchange {
         };
         order.status = status;
         order.update_time = time;
+        acct.open.remove(&id);
         let exec = if status == OrderStatus::Canceled {
             "CANCELED"
         } else {
@@ -1075,6 +1081,7 @@ impl Exchange {
         order.quote += qty * price;
         order.update_time = time;
         order.status = if order.filled >= order.qty {
+            acct.open.remove(&id);
             OrderStatus::Filled
         } else {
             OrderStatus::PartiallyFilled
@@ -1144,7 +1151,7 @@ impl Exchange {
         let order = &acct.orders[&id];
         let lite = wire::trade_lite(order, &exec, time);
         let update = wire::order_update(order, "TRADE", Some(&exec), time);
-        let balance = wire::account_update(time, "ORDER", rows, vec![position], None);
+        let balance = wire::account_update(time, "ORDER", &rows, &[position], None);
         acct.push(lite);
         if swap_order_first {
             acct.push(update);
