@@ -113,7 +113,8 @@ fn open(ws: WebSocketUpgrade, sim: Shared, streams: Vec<MarkStream>, combined: b
         .map(|s| clock.duration(s.period_ms).max(Duration::from_millis(20)))
         .collect();
     let source = marks(sim, streams, periods, combined);
-    ws.on_upgrade(move |socket| pump(socket, source, control, Owner::default(), clock, combined))
+    ws.read_buffer_size(crate::stream::READ_BUFFER)
+        .on_upgrade(move |socket| pump(socket, source, control, Owner::default(), clock, combined))
 }
 
 struct Schedule {

@@ -17,7 +17,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{self, Stream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -29,6 +29,12 @@ use crate::rest::{ApiError, Control, Shared, lock, now_ms};
 pub const MIN_PING_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// A ping is never given less than this to be answered, whatever the time scale.
 pub const MIN_PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Frames written before one flush.
+const MAX_BURST: usize = 512;
+
+/// Read buffer of a connection: clients send only pongs and the odd control frame.
+pub const READ_BUFFER: usize = 4096;
 
 /// The stream routes.
 pub fn routes() -> Router<Shared> {
@@ -108,7 +114,8 @@ fn open(ws: WebSocketUpgrade, sim: Shared, listen_key: String, combined: bool) -
         account: Some(account),
         listen_key: Some(listen_key),
     };
-    ws.on_upgrade(move |socket| pump(socket, source, control, owner, clock, combined))
+    ws.read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| pump(socket, source, control, owner, clock, combined))
 }
 
 /// An account's events as frames; lagging too far behind closes the connection (the client
@@ -159,14 +166,29 @@ pub async fn pump(
     let mut expired = false;
     loop {
         tokio::select! {
-            out = source.next(), if !expired => match out {
-                Some(Out::Text(text)) => {
-                    if tx.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
-                        return;
+            out = source.next(), if !expired => {
+                // Whatever else is ready goes in the same write: one flush per burst.
+                let mut next = out;
+                let mut burst = 0;
+                loop {
+                    match next {
+                        Some(Out::Text(text)) => {
+                            if tx.feed(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Out::Close) | None => {
+                            let _ = tx.send(Message::Close(None)).await;
+                            return;
+                        }
+                    }
+                    burst += 1;
+                    match source.next().now_or_never() {
+                        Some(more) if burst < MAX_BURST => next = more,
+                        _ => break,
                     }
                 }
-                Some(Out::Close) | None => {
-                    let _ = tx.send(Message::Close(None)).await;
+                if tx.flush().await.is_err() {
                     return;
                 }
             },
