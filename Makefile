@@ -1,14 +1,15 @@
 # Shortcuts; each target is one command a newcomer can also run by hand.
-.PHONY: test bench build fmt
+.PHONY: test bench build fmt sim
 
 ## The whole test suite (what CI runs).
 test:
 	./scripts/test.sh
 
-## Benchmarks of the hot paths: books apply and wire parsing.
+## Benchmarks of the hot paths: books apply, wire parsing, the simulator's firehose.
 bench:
 	cargo bench -p acctmon-books --bench apply
 	cargo bench -p acctmon-binance --bench parse
+	cargo bench -p acctmon-sim --bench firehose
 
 ## Release build of every binary.
 build:
@@ -16,3 +17,7 @@ build:
 
 fmt:
 	cargo fmt --all
+
+## The exchange simulator with generated activity on three accounts (Ctrl-C stops it).
+sim:
+	cargo run --release -p acctmon-sim -- --listen 127.0.0.1:8090

@@ -14,6 +14,19 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The wire-compatibility test runs Binance's own Python connector against the simulator.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing python3 with venv"
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+  else
+    echo "python3 with the venv module is needed (Debian: apt-get install python3 python3-venv)" >&2
+    exit 1
+  fi
+fi
+echo "== Python client of the compatibility test"
+./scripts/python-env.sh >/dev/null
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
