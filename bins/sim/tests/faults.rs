@@ -226,12 +226,7 @@ async fn leverage_brackets_position_mode_margin_call_and_funding_reach_the_strea
     // 2 BTC with only 5000 USDT behind it (drifted away silently), then the mark falls.
     sim.admin("drift?account=main&asset=USDT&amount=-95000")
         .await;
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=2",
-    )
-    .await;
+    sim.market("BTCUSDT", "BUY", "2").await;
     let (_, _, body) = sim
         .signed_as(
             "main",
@@ -381,12 +376,7 @@ async fn dropped_paused_and_duplicating_streams() {
     // Dropping another account's streams leaves this one alone; dropping this one cuts it.
     let mut ws = user_stream(&sim).await;
     sim.admin("drop?account=other").await;
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
-    )
-    .await;
+    sim.market("BTCUSDT", "BUY", "0.01").await;
     let got = read(&mut ws, 2, |r| {
         r.texts.iter().any(|t| t.contains("TRADE_LITE"))
     })
@@ -446,12 +436,7 @@ async fn dropped_paused_and_duplicating_streams() {
 
     // Duplicated: every event twice.
     sim.admin("duplicate?pct=100").await;
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=SOLUSDT&side=BUY&type=MARKET&quantity=1",
-    )
-    .await;
+    sim.market("SOLUSDT", "BUY", "1").await;
     let got = read(&mut ws, 2, |r| {
         r.texts
             .iter()
@@ -474,12 +459,7 @@ async fn dropped_paused_and_duplicating_streams() {
 async fn silent_drift_changes_rest_figures_without_an_event() {
     let sim = Running::start(QUIET).await;
     let mut ws = user_stream(&sim).await;
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
-    )
-    .await;
+    sim.market("BTCUSDT", "BUY", "0.01").await;
     // Everything of the order (its last account update may follow the FILLED report).
     let got = read(&mut ws, 1, |_| false).await;
     assert!(got.texts.iter().any(|t| t.contains("\"X\":\"FILLED\"")));

@@ -16,15 +16,7 @@ use support::{Running, read};
 #[tokio::test]
 async fn a_listen_key_expires_unless_kept_alive_and_its_stream_is_told() {
     // 60 minutes become one second.
-    let sim = Running::start(&[
-        "--time-scale",
-        "3600",
-        "--fills-per-sec",
-        "0",
-        "--account",
-        "main",
-    ])
-    .await;
+    let sim = Running::scaled("3600").await;
     let key = sim.listen_key("main").await;
     assert_eq!(
         sim.listen_key("main").await,
@@ -37,12 +29,7 @@ async fn a_listen_key_expires_unless_kept_alive_and_its_stream_is_told() {
     assert_eq!(expired["e"], "listenKeyExpired");
     assert_eq!(expired["listenKey"], key.as_str());
     // After it, nothing more on that connection, even while the account trades.
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
-    )
-    .await;
+    sim.market("BTCUSDT", "BUY", "0.01").await;
     let after = read(&mut ws, 1, |r| !r.texts.is_empty()).await;
     assert!(after.texts.is_empty(), "{:?}", after.texts);
     // The key is gone: keepalive says -1125, connecting is refused, POST makes a new one.
@@ -86,12 +73,7 @@ async fn a_listen_key_expires_unless_kept_alive_and_its_stream_is_told() {
         quiet.texts.iter().all(|t| t.contains("FUNDING_FEE")) && !quiet.ended,
         "{quiet:?}"
     );
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
-    )
-    .await;
+    sim.market("BTCUSDT", "BUY", "0.01").await;
     let got = read(&mut ws, 2, |r| {
         r.texts.iter().any(|t| t.contains("TRADE_LITE"))
     })
@@ -117,15 +99,7 @@ async fn a_listen_key_expires_unless_kept_alive_and_its_stream_is_told() {
 #[tokio::test]
 async fn pings_every_three_minutes_and_a_silent_client_is_dropped() {
     // 3 minutes become 0.5 s; the 10-minute pong timeout 1.67 s.
-    let sim = Running::start(&[
-        "--time-scale",
-        "360",
-        "--fills-per-sec",
-        "0",
-        "--account",
-        "main",
-    ])
-    .await;
+    let sim = Running::scaled("360").await;
     let key = sim.listen_key("main").await;
     let mut live = sim.ws(&format!("/private/ws?listenKey={key}")).await;
     let mut silent = sim.ws(&format!("/private/ws?listenKey={key}")).await;
@@ -143,15 +117,7 @@ async fn pings_every_three_minutes_and_a_silent_client_is_dropped() {
 #[tokio::test]
 async fn connections_are_cut_at_24_hours() {
     // 24 hours become 2 s.
-    let sim = Running::start(&[
-        "--time-scale",
-        "43200",
-        "--fills-per-sec",
-        "0",
-        "--account",
-        "main",
-    ])
-    .await;
+    let sim = Running::scaled("43200").await;
     let mut ws = sim.ws("/market/ws/btcusdt@markPrice").await;
     let start = tokio::time::Instant::now();
     let got = read(&mut ws, 6, |r| r.closed || r.ended).await;
@@ -168,15 +134,7 @@ async fn connections_are_cut_at_24_hours() {
 #[tokio::test]
 async fn mark_price_streams_single_combined_and_all_market() {
     // Every 3 s becomes 50 ms; every second 20 ms (the floor).
-    let sim = Running::start(&[
-        "--time-scale",
-        "60",
-        "--fills-per-sec",
-        "0",
-        "--account",
-        "main",
-    ])
-    .await;
+    let sim = Running::scaled("60").await;
     let market = Account::new("market").unwrap();
     let mut single = sim.ws("/market/ws/btcusdt@markPrice@1s").await;
     let got = read(&mut single, 3, |r| r.texts.len() >= 5).await;
@@ -237,29 +195,11 @@ async fn mark_price_streams_single_combined_and_all_market() {
 #[tokio::test]
 async fn funding_is_paid_at_each_scaled_funding_time_with_an_income_row() {
     // 8 hours become one second.
-    let sim = Running::start(&[
-        "--time-scale",
-        "28800",
-        "--fills-per-sec",
-        "0",
-        "--account",
-        "main",
-    ])
-    .await;
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.5",
-    )
-    .await;
+    let sim = Running::scaled("28800").await;
+    sim.market("BTCUSDT", "BUY", "0.5").await;
     tokio::time::sleep(Duration::from_millis(2_600)).await;
     // Flat again: no more funding from here on.
-    sim.ok(
-        Method::POST,
-        "/fapi/v1/order",
-        "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.5",
-    )
-    .await;
+    sim.market("BTCUSDT", "SELL", "0.5").await;
     let rows = sim
         .ok(Method::GET, "/fapi/v1/income", "incomeType=FUNDING_FEE")
         .await;

@@ -48,6 +48,27 @@ impl Running {
         }
     }
 
+    /// A quiet simulator (no generated activity) with the one account `main`, its clock `scale`
+    /// times faster than Binance's.
+    pub async fn scaled(scale: &str) -> Running {
+        Running::start(&[
+            "--time-scale",
+            scale,
+            "--fills-per-sec",
+            "0",
+            "--account",
+            "main",
+        ])
+        .await
+    }
+
+    /// A market order of account `main`; its answer.
+    pub async fn market(&self, symbol: &str, side: &str, qty: &str) -> serde_json::Value {
+        let params = format!("symbol={symbol}&side={side}&type=MARKET&quantity={qty}");
+        self.ok(reqwest::Method::POST, "/fapi/v1/order", &params)
+            .await
+    }
+
     /// Stops it and waits for the graceful end.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
