@@ -97,7 +97,7 @@ async fn new_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
         tif,
         leg: leg_param(&raw)?,
         reduce_only: bool_param(&raw, "reduceOnly")?,
-        client_id: raw.param("newClientOrderId").map(str::to_owned),
+        client_id: raw.decoded("newClientOrderId"),
     };
     if req
         .client_id
@@ -129,9 +129,9 @@ async fn new_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
 }
 
 /// `orderId` or `origClientOrderId`, one of them mandatory.
-fn order_ref(raw: &RawRequest) -> Result<(Option<u64>, Option<&str>), ApiError> {
+fn order_ref(raw: &RawRequest) -> Result<(Option<u64>, Option<String>), ApiError> {
     let id: Option<u64> = raw.parsed("orderId")?;
-    let client = raw.param("origClientOrderId");
+    let client = raw.decoded("origClientOrderId");
     if id.is_none() && client.is_none() {
         return Err(ApiError::from_code(
             400,
@@ -149,7 +149,7 @@ async fn cancel_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let (id, client) = order_ref(&raw)?;
     let order = sim
         .exchange
-        .cancel_order(a, &symbol, id, client, now_ms())
+        .cancel_order(a, &symbol, id, client.as_deref(), now_ms())
         .map_err(|_| ApiError::from_code(400, -2011, "Unknown order sent."))?;
     sim.publish();
     Ok(axum::Json(order_json(&order, false)))
@@ -161,7 +161,7 @@ async fn query_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResult {
     let symbol = raw.required("symbol")?;
     let (id, client) = order_ref(&raw)?;
     sim.exchange.accounts()[a]
-        .find_order(symbol, id, client)
+        .find_order(symbol, id, client.as_deref())
         .map(|o| axum::Json(order_json(o, true)))
         .ok_or_else(|| ApiError::from_code(400, -2013, "Order does not exist."))
 }
@@ -173,7 +173,7 @@ async fn query_open_order(State(sim): State<Shared>, raw: RawRequest) -> ApiResu
     let symbol = raw.required("symbol")?;
     let (id, client) = order_ref(&raw)?;
     sim.exchange.accounts()[a]
-        .find_order(symbol, id, client)
+        .find_order(symbol, id, client.as_deref())
         .filter(|o| o.status.is_open())
         .map(|o| axum::Json(order_json(o, true)))
         .ok_or_else(|| ApiError::from_code(400, -2013, "Order does not exist."))

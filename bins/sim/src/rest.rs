@@ -333,6 +333,34 @@ impl RawRequest {
         auth::param(&self.view(), name)
     }
 
+    /// A parameter with its percent-escapes decoded (`%3A` → `:`); `None` when absent or not UTF-8.
+    pub fn decoded(&self, name: &str) -> Option<String> {
+        let raw = self.param(name)?.as_bytes();
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (raw[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (b'+', _) => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
     /// A mandatory parameter.
     pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
         self.param(name)

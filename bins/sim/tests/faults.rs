@@ -49,7 +49,7 @@ async fn limit_orders_rest_fill_as_maker_on_a_crossing_mark_and_cancel() {
         .ok(
             Method::POST,
             "/fapi/v1/order",
-            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5&price=49000&newClientOrderId=dip-1",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5&price=49000&newClientOrderId=dip%3A1",
         )
         .await;
     assert_eq!(
@@ -65,7 +65,7 @@ async fn limit_orders_rest_fill_as_maker_on_a_crossing_mark_and_cancel() {
         .ok(
             Method::GET,
             "/fapi/v1/order",
-            "symbol=BTCUSDT&origClientOrderId=dip-1",
+            "symbol=BTCUSDT&origClientOrderId=dip%3A1",
         )
         .await;
     assert_eq!(by_client["orderId"].as_u64(), Some(id));
@@ -106,7 +106,7 @@ async fn limit_orders_rest_fill_as_maker_on_a_crossing_mark_and_cancel() {
                 f["o"]["L"].as_str(),
                 f["o"]["c"].as_str()
             ),
-            (Some(true), Some("49000"), Some("dip-1"))
+            (Some(true), Some("49000"), Some("dip:1"))
         );
     }
     let trades = sim
