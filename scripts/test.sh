@@ -24,6 +24,17 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Integration tests start their own nats-server (JetStream, temp store, free loopback port).
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing nats-server"
+    apt-get update -qq && apt-get install -y -qq nats-server >/dev/null
+  else
+    echo "nats-server is needed (Debian: apt-get install nats-server)" >&2
+    exit 1
+  fi
+fi
+
 echo "== Python client of the compatibility test"
 ./scripts/python-env.sh >/dev/null
 

@@ -4,7 +4,7 @@
 //! | Call | Effect |
 //! |---|---|
 //! | `GET /_sim/state` | ground truth: per account wallets, positions, realized gross, commission, funding, trades |
-//! | `GET /_sim/faults` | the faults in force |
+//! | `GET /_sim/faults` | the faults in force, and the rate of generated activity (`activity_per_sec`) |
 //! | `POST /_sim/drop[?account=A]` | drop the WebSocket connections (of one account's user streams, or all) |
 //! | `POST /_sim/expire?account=A` | expire the account's listenKey now (`listenKeyExpired` is pushed) |
 //! | `POST /_sim/pause?account=A` / `POST /_sim/resume?account=A` | stop / restart delivering the account's user events; trading goes on, so the gap only REST can fill |
@@ -15,6 +15,7 @@
 //! | `POST /_sim/rest-delay?ms=N` | delay every `/fapi` answer by N ms (0 stops) |
 //! | `POST /_sim/mark?symbol=S&price=P` | set a mark price now |
 //! | `POST /_sim/funding` | pay funding now on every symbol, at its announced rate |
+//! | `POST /_sim/activity?per_sec=N` | generate N actions per second from now on, as `--fills-per-sec` does (0 stops; no effect with `--firehose`) |
 
 use std::collections::BTreeSet;
 
@@ -43,7 +44,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// The faults as JSON.
+    /// The faults as JSON, with the run-time rate of generated activity (`activity_per_sec`).
     pub fn to_json(&self, sim: &Sim) -> Value {
         let names: Vec<&str> = self
             .paused
@@ -52,7 +53,8 @@ impl Faults {
             .collect();
         json!({"paused": names, "duplicate_pct": self.duplicate_pct,
                "rest_error": self.rest_error.as_ref().map(|f| json!({"status": f.status, "remaining": f.remaining})),
-               "rest_delay_ms": self.rest_delay_ms})
+               "rest_delay_ms": self.rest_delay_ms,
+               "activity_per_sec": sim.activity_per_sec})
     }
 }
 
@@ -71,6 +73,7 @@ pub fn routes() -> Router<Shared> {
         .route("/_sim/rest-delay", post(rest_delay))
         .route("/_sim/mark", post(mark))
         .route("/_sim/funding", post(funding))
+        .route("/_sim/activity", post(activity))
 }
 
 type AdminResult = Result<axum::Json<Value>, ApiError>;
@@ -233,5 +236,12 @@ async fn funding(State(sim): State<Shared>) -> AdminResult {
         sim.exchange.pay_funding(&s, rate, now);
     }
     sim.publish();
+    Ok(axum::Json(json!({"ok": true})))
+}
+
+async fn activity(State(sim): State<Shared>, RawQuery(q): RawQuery) -> AdminResult {
+    let q = query(q);
+    let per_sec: u32 = q.number("per_sec")?;
+    lock(&sim).activity_per_sec = per_sec;
     Ok(axum::Json(json!({"ok": true})))
 }

@@ -51,7 +51,7 @@ pub enum Control {
 }
 
 /// The simulator's shared state: the exchange, the keys, the listen keys, the stream fan-out, the
-/// weight meter and the faults to inject.
+/// weight meter, the faults to inject and the rate of generated activity.
 #[derive(Debug)]
 pub struct Sim {
     /// The exchange model.
@@ -62,6 +62,9 @@ pub struct Sim {
     pub weights: WeightMeter,
     /// Faults being injected.
     pub faults: Faults,
+    /// Generated actions per second, read by the activity driver on every tick (0: none); set from
+    /// `--fills-per-sec` and at run time by `POST /_sim/activity?per_sec=N`.
+    pub activity_per_sec: u32,
     keys: Vec<ApiKey>,
     /// listenKey → (account, expiry in ms).
     listen_keys: BTreeMap<String, (usize, i64)>,
@@ -91,6 +94,7 @@ impl Sim {
             clock: Clock::default(),
             weights: WeightMeter::new(DEFAULT_WEIGHT_LIMIT),
             faults: Faults::default(),
+            activity_per_sec: 0,
             keys,
             listen_keys: BTreeMap::new(),
             user_streams,

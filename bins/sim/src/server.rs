@@ -24,7 +24,8 @@ pub struct Config {
     /// Seed of every random choice: the same seed replays the same history.
     #[arg(long, default_value_t = 1, env = "ACCTMON_SIM_SEED")]
     pub seed: u64,
-    /// Generated actions per second (about 86 % are orders of 1 to 3 fills); 0 for none.
+    /// Generated actions per second (about 86 % are orders of 1 to 3 fills); 0 for none. Changeable at
+    /// run time with `POST /_sim/activity?per_sec=N`.
     #[arg(long, default_value_t = 5, env = "ACCTMON_SIM_FILLS_PER_SEC")]
     pub fills_per_sec: u32,
     /// Accounts, as NAME[:hedge][:bnb] (hedge mode; fees paid in BNB). Each gets the API key
@@ -144,6 +145,7 @@ pub fn build(config: &Config) -> Result<(Shared, Activity), String> {
     sim.weights = WeightMeter::new(config.weight_limit);
     sim.faults.duplicate_pct = config.duplicate_pct;
     sim.faults.rest_delay_ms = config.rest_delay_ms;
+    sim.activity_per_sec = config.fills_per_sec;
     sim.publish();
     Ok((Arc::new(Mutex::new(sim)), activity))
 }
@@ -153,16 +155,21 @@ const FIREHOSE_BACKLOG: usize = 16_384;
 /// Orders generated per firehose batch (one lock).
 const FIREHOSE_BATCH: usize = 256;
 
-/// Generated activity at `per_sec` actions per second, in ticks of 10 ms carrying the fraction.
-async fn drive(sim: Shared, mut activity: Activity, per_sec: u32) {
+/// Generated activity at [`Sim::activity_per_sec`] actions per second, read on every tick of 10 ms
+/// (so `POST /_sim/activity` takes effect at once), carrying the fraction from tick to tick.
+async fn drive(sim: Shared, mut activity: Activity) {
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut due: u64 = 0;
     loop {
         tick.tick().await;
+        let mut sim = lock(&sim);
+        let per_sec = sim.activity_per_sec;
+        if per_sec == 0 {
+            due = 0;
+        }
         due += u64::from(per_sec);
         let steps = due / 100;
         due %= 100;
-        let mut sim = lock(&sim);
         let now = now_ms();
         sim.expire_listen_keys(now, None);
         sim.exchange.advance(now);
@@ -249,7 +256,7 @@ pub async fn run(
     let driver = if config.firehose {
         tokio::spawn(firehose(Arc::clone(&sim), activity))
     } else {
-        tokio::spawn(drive(Arc::clone(&sim), activity, config.fills_per_sec))
+        tokio::spawn(drive(Arc::clone(&sim), activity))
     };
     let faults = tokio::spawn(faults(
         Arc::clone(&sim),

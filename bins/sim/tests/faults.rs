@@ -490,3 +490,51 @@ async fn silent_drift_changes_rest_figures_without_an_event() {
     assert_eq!(state["accounts"][0]["positions"][0]["qty"], "0.012");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn generated_activity_starts_and_stops_at_run_time() {
+    let sim = Running::start(QUIET).await;
+    assert_eq!(sim.faults().await["activity_per_sec"], 0);
+    // Quiet: nothing trades on its own.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sim.trade_count().await,
+        0,
+        "no activity at --fills-per-sec 0"
+    );
+    // A bad or missing rate is refused like any other admin parameter.
+    for bad in [
+        "activity",
+        "activity?per_sec=",
+        "activity?per_sec=-1",
+        "activity?per_sec=x",
+    ] {
+        let r = sim
+            .http
+            .post(format!("{}/_sim/{bad}", sim.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    assert_eq!(sim.faults().await["activity_per_sec"], 0);
+
+    assert_eq!(sim.admin("activity?per_sec=200").await["ok"], true);
+    assert_eq!(sim.faults().await["activity_per_sec"], 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut trades = 0;
+    while trades == 0 {
+        assert!(Instant::now() < deadline, "no trades after per_sec=200");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        trades = sim.trade_count().await;
+    }
+
+    // Once the call returns the driver sees 0 on its next tick: the count holds still.
+    sim.admin("activity?per_sec=0").await;
+    assert_eq!(sim.faults().await["activity_per_sec"], 0);
+    let stopped = sim.trade_count().await;
+    assert!(stopped >= trades);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.trade_count().await, stopped, "trades after per_sec=0");
+    sim.stop().await;
+}

@@ -140,6 +140,28 @@ impl Running {
             .unwrap()
     }
 
+    /// Trades of every account in the ground truth so far.
+    pub async fn trade_count(&self) -> usize {
+        self.state().await["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["trades"].as_array().unwrap().len())
+            .sum()
+    }
+
+    /// The faults in force (`GET /_sim/faults`).
+    pub async fn faults(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/_sim/faults", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// A new (or the current) listenKey of account `name`.
     pub async fn listen_key(&self, name: &str) -> String {
         let r: serde_json::Value = self

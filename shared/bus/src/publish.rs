@@ -1,0 +1,237 @@
+//! Publishing to JetStream with deterministic message ids, a bounded window of acks in flight, and retries
+//! that keep both the id and the order.
+//!
+//! Messages go out pipelined: up to `window` are sent before the oldest ack is awaited. The server stores
+//! what one connection sends in the order sent, so what is stored is always a prefix of what was sent.
+//! When an ack fails (timeout, a restarting server, no responders), every message from the failed one on
+//! is sent again, one by one, each awaited, with the same `Nats-Msg-Id`: those already stored are dropped
+//! as duplicates, the others are stored, and the order on the stream stays the order of the calls.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, Context};
+use async_nats::{Client, Subject};
+use bytes::Bytes;
+use prometheus::{IntCounter, Registry};
+use thiserror::Error;
+use tracing::warn;
+
+use crate::envelope::CONTENT_TYPE;
+
+/// One message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Subject.
+    pub subject: Subject,
+    /// `Nats-Msg-Id`.
+    pub msg_id: String,
+    /// Payload.
+    pub payload: Bytes,
+}
+
+/// A publish that cannot succeed by retrying.
+#[derive(Debug, Error)]
+pub enum PublishError {
+    /// No stream takes this subject, or the message is too large: a configuration error.
+    #[error("publish to {subject} refused: {reason}")]
+    Refused {
+        /// Subject.
+        subject: String,
+        /// The server's or client's reason.
+        reason: String,
+    },
+}
+
+/// Counters of a publisher.
+#[derive(Clone)]
+pub struct PublishMetrics {
+    /// Messages the stream stored.
+    pub stored: IntCounter,
+    /// Messages the stream dropped as repeats of a stored `Nats-Msg-Id`.
+    pub duplicates: IntCounter,
+    /// Messages sent again after a failed ack.
+    pub retries: IntCounter,
+}
+
+impl PublishMetrics {
+    /// Counters registered in `registry` as `<prefix>_published_total`, `<prefix>_duplicates_total` and
+    /// `<prefix>_publish_retries_total`.
+    pub fn register(registry: &Registry, prefix: &str) -> prometheus::Result<Self> {
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(format!("{prefix}_{name}"), help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        Ok(PublishMetrics {
+            stored: counter("published_total", "messages stored by JetStream")?,
+            duplicates: counter(
+                "duplicates_total",
+                "messages JetStream dropped as repeats of a stored message id",
+            )?,
+            retries: counter(
+                "publish_retries_total",
+                "messages sent again after a failed ack",
+            )?,
+        })
+    }
+
+    /// Counters registered nowhere.
+    pub fn unregistered() -> Self {
+        let c = |n: &str| IntCounter::new(n, n).unwrap_or_else(|_| unreachable!("valid name"));
+        PublishMetrics {
+            stored: c("stored"),
+            duplicates: c("duplicates"),
+            retries: c("retries"),
+        }
+    }
+}
+
+/// A pipelined, ordered, retrying publisher. Not shared: one per ordered flow (for ingest, one per
+/// account), since order is kept among one publisher's messages only.
+pub struct Publisher {
+    js: Context,
+    window: usize,
+    inflight: VecDeque<(Outgoing, Option<PublishAckFuture>)>,
+    metrics: PublishMetrics,
+}
+
+/// Time allowed for one ack.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest pause between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl Publisher {
+    /// A publisher on `client` with at most `window` acks in flight.
+    pub fn new(client: &Client, window: usize, metrics: PublishMetrics) -> Self {
+        let window = window.max(1);
+        let js = jetstream::ContextBuilder::new()
+            .timeout(ACK_TIMEOUT)
+            .max_ack_inflight(window + 1)
+            .backpressure_on_inflight(true)
+            .build(client.clone());
+        Publisher {
+            js,
+            window,
+            inflight: VecDeque::with_capacity(window),
+            metrics,
+        }
+    }
+
+    /// Messages sent whose ack has not been settled yet.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    fn message(out: &Outgoing) -> PublishMessage {
+        PublishMessage::build()
+            .payload(out.payload.clone())
+            .message_id(&out.msg_id)
+            .header("Content-Type", CONTENT_TYPE)
+    }
+
+    /// Sends `out`, first settling the oldest ack if the window is full. Returns once `out` is sent (not
+    /// yet acknowledged); [`Publisher::flush`] waits for the acks.
+    pub async fn publish(&mut self, out: Outgoing) -> Result<(), PublishError> {
+        while self.inflight.len() >= self.window {
+            self.settle_oldest().await?;
+        }
+        let ack = if self.inflight.iter().any(|(_, a)| a.is_none()) {
+            // A failure is pending: do not send past it, or the order would break.
+            None
+        } else {
+            self.js
+                .send_publish(out.subject.clone(), Self::message(&out))
+                .await
+                .ok()
+        };
+        self.inflight.push_back((out, ack));
+        Ok(())
+    }
+
+    /// Waits until everything sent is stored (or known to be a duplicate).
+    pub async fn flush(&mut self) -> Result<(), PublishError> {
+        while !self.inflight.is_empty() {
+            self.settle_oldest().await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_oldest(&mut self) -> Result<(), PublishError> {
+        let Some((out, ack)) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let failure = match ack {
+            Some(ack) => match ack.await {
+                Ok(ack) => {
+                    self.count(ack.duplicate);
+                    return Ok(());
+                }
+                Err(e) => e,
+            },
+            None => async_nats::jetstream::context::PublishError::new(PublishErrorKind::Other),
+        };
+        refused(&out, &failure)?;
+        warn!(subject = %out.subject, msg_id = %out.msg_id, error = %failure,
+              "publish not acknowledged; sending again from it, in order, with the same ids");
+        // From the failed message on, send again one at a time.
+        let rest: Vec<Outgoing> = std::iter::once(out)
+            .chain(self.inflight.drain(..).map(|(o, _)| o))
+            .collect();
+        for out in rest {
+            self.publish_until_stored(&out).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish_until_stored(&mut self, out: &Outgoing) -> Result<(), PublishError> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            self.metrics.retries.inc();
+            let result = match self
+                .js
+                .send_publish(out.subject.clone(), Self::message(out))
+                .await
+            {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(ack) => {
+                    self.count(ack.duplicate);
+                    return Ok(());
+                }
+                Err(e) => {
+                    refused(out, &e)?;
+                    warn!(subject = %out.subject, error = %e, retry_in = ?backoff, "publish failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    fn count(&self, duplicate: bool) {
+        if duplicate {
+            self.metrics.duplicates.inc();
+        } else {
+            self.metrics.stored.inc();
+        }
+    }
+}
+
+/// Errors that retrying cannot cure. "No responders" is not one: it is what a restarting server answers.
+fn refused(
+    out: &Outgoing,
+    e: &async_nats::jetstream::context::PublishError,
+) -> Result<(), PublishError> {
+    match e.kind() {
+        PublishErrorKind::MaxPayloadExceeded => Err(PublishError::Refused {
+            subject: out.subject.to_string(),
+            reason: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,17 @@
+//! What every acctmon binary shares: layered configuration with typed secrets, tracing setup,
+//! Prometheus text encoding, the admin HTTP server (`/metrics`, `/healthz`, `/readyz`), named
+//! readiness checks and one shutdown model (first SIGINT/SIGTERM cancels a token, the second exits).
+//!
+//! It owns process plumbing only: it must not know about Binance, accounts, money or NATS
+//! subjects, must not register metrics of its own, and must never log or print a secret value.
+
+pub mod admin;
+pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;
+
+/// Serde adapters for durations written like `"30s"`:
+/// `#[serde(with = "acctmon_service::humantime_serde")]`.
+pub use humantime_serde;
