@@ -336,7 +336,8 @@ fn differs(want: &stream::Config, have: &stream::Config) -> bool {
     want.subjects != have.subjects
         || want.max_age != have.max_age
         || want.duplicate_window != have.duplicate_window
-        || want.max_messages_per_subject != have.max_messages_per_subject
+        // The server reports "no limit" as -1 where the declaration says 0.
+        || want.max_messages_per_subject.max(0) != have.max_messages_per_subject.max(0)
         || want.allow_rollup != have.allow_rollup
         || want.deny_delete != have.deny_delete
         || want.allow_direct != have.allow_direct

@@ -1,0 +1,149 @@
+//! The bus against a real nats-server 2.9: topology creation, the partition function, publishing and
+//! KV compare-and-set.
+
+// Integration tests: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use acctmon_bus::subject::partition;
+use acctmon_bus::{KvError, KvState, Outgoing, PublishMetrics, Publisher, Topology};
+use acctmon_domain::Account;
+use acctmon_testkit::NatsServer;
+use futures_util::StreamExt;
+
+#[tokio::test]
+async fn topology_is_created_once_then_left_or_updated_and_survives_a_restart() {
+    let mut nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let topology = Topology::default();
+    let first = topology.ensure(&js).await.unwrap();
+    assert_eq!(first.created.len(), 8, "{first:?}");
+    let again = topology.ensure(&js).await.unwrap();
+    assert!(
+        again.created.is_empty() && again.updated.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(again.unchanged.len(), 8);
+    let wider = Topology {
+        duplicate_window: Duration::from_secs(30 * 60),
+        ..Topology::default()
+    };
+    let changed = wider.ensure(&js).await.unwrap();
+    assert_eq!(changed.updated, vec!["EVENTS".to_owned()]);
+    let mut events = js.get_stream("EVENTS").await.unwrap();
+    assert_eq!(
+        events.info().await.unwrap().config.duplicate_window,
+        Duration::from_secs(30 * 60)
+    );
+    // Existing server after a restart: everything is there.
+    nats.restart();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let after = wider.ensure(&js).await.unwrap();
+    assert!(
+        after.created.is_empty() && after.updated.is_empty(),
+        "{after:?}"
+    );
+    // A consumer's filter is checked after creation.
+    let consumer = wider.ensure_partition_consumer(&js, 3).await.unwrap();
+    assert_eq!(
+        consumer.cached_info().config.filter_subject,
+        "trading.events.3.>"
+    );
+    assert!(
+        Topology {
+            partitions: 0,
+            ..Topology::default()
+        }
+        .ensure(&js)
+        .await
+        .is_err()
+    );
+}
+
+#[tokio::test]
+async fn our_partition_is_the_one_the_server_mapping_computes() {
+    let nats = NatsServer::with_config(
+        r#"mappings = { "part.*": "out.{{partition(16,1)}}.{{wildcard(1)}}" }"#,
+    );
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let mut sub = client.subscribe("out.*.*").await.unwrap();
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("acct-{i}"))
+        .chain(["main", "sub-1", "a", "Z_9"].map(String::from))
+        .collect();
+    for name in &names {
+        client
+            .publish(format!("part.{name}"), "x".into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    for name in &names {
+        let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut tokens = m.subject.split('.');
+        let (_, p, account) = (
+            tokens.next(),
+            tokens.next().unwrap(),
+            tokens.next().unwrap(),
+        );
+        assert_eq!(account, name);
+        let ours = partition(&Account::new(name).unwrap(), 16);
+        assert_eq!(p, ours.to_string(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    Topology::default().ensure(&js).await.unwrap();
+    let metrics = PublishMetrics::unregistered();
+    let mut publisher = Publisher::new(&client, 64, metrics.clone());
+    for round in 0..2 {
+        for i in 0..500u32 {
+            publisher
+                .publish(Outgoing {
+                    subject: "trading.events.1.main.fill".into(),
+                    msg_id: format!("id-{i}"),
+                    payload: format!("{i}").into_bytes().into(),
+                })
+                .await
+                .unwrap();
+        }
+        publisher.flush().await.unwrap();
+        assert_eq!(metrics.stored.get(), 500, "round {round}");
+    }
+    assert_eq!(metrics.duplicates.get(), 500);
+    let mut stream = js.get_stream("EVENTS").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    assert_eq!(state.messages, 500);
+    let m = stream
+        .get_raw_message(state.last_sequence)
+        .await
+        .unwrap();
+    assert_eq!(&m.payload[..], b"499", "order kept");
+
+    let kv: KvState<Vec<u32>> = KvState::new(js.get_key_value("accounts").await.unwrap());
+    let r1 = kv.compare_and_set("main", &vec![1], None).await.unwrap();
+    assert!(matches!(
+        kv.compare_and_set("main", &vec![2], None).await,
+        Err(KvError::Conflict { .. })
+    ));
+    let r2 = kv
+        .compare_and_set("main", &vec![2], Some(r1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        kv.compare_and_set("main", &vec![3], Some(r1)).await,
+        Err(KvError::Conflict { .. })
+    ));
+    let got = kv.get("main").await.unwrap().unwrap();
+    assert_eq!((got.value, got.revision), (vec![2], r2));
+}
