@@ -7,6 +7,7 @@
 //! (`{"stream":…,"data":…}`) and `!markPrice@arr` arrays are accepted. A frame that cannot be decoded is
 //! reported on stderr with its line number and skipped; the exit status is then 1.
 
+pub mod bus;
 pub mod frames;
 
 use std::io::{self, BufWriter, Read, Write};
@@ -45,6 +46,10 @@ pub enum Command {
     /// "stats" and "discrepancies" (and, with --details, "accounts" and "cycles"); decimals are strings
     /// without trailing zeros.
     Books(BooksArgs),
+    /// Create the JetStream topology (streams, KV buckets) or bring it up to date; idempotent.
+    Init(bus::InitArgs),
+    /// Print the messages of a subject as JSON lines, live or from a stream sequence or time.
+    Tail(bus::TailArgs),
 }
 
 /// Arguments of `acctmon decode`.
@@ -80,7 +85,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode(&args),
         Command::Books(args) => books(&args),
+        Command::Init(args) => runtime()?.block_on(bus::init(&args)),
+        Command::Tail(args) => runtime()?.block_on(bus::tail(&args)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 fn read_input(path: &PathBuf) -> Result<String> {

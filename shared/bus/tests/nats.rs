@@ -124,10 +124,7 @@ async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
     let mut stream = js.get_stream("EVENTS").await.unwrap();
     let state = stream.info().await.unwrap().state.clone();
     assert_eq!(state.messages, 500);
-    let m = stream
-        .get_raw_message(state.last_sequence)
-        .await
-        .unwrap();
+    let m = stream.get_raw_message(state.last_sequence).await.unwrap();
     assert_eq!(&m.payload[..], b"499", "order kept");
 
     let kv: KvState<Vec<u32>> = KvState::new(js.get_key_value("accounts").await.unwrap());
