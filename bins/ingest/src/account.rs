@@ -6,7 +6,7 @@
 //! through REST and publish it in exchange order, then publish the queued and further live frames. Live
 //! events already covered by the backfill carry the same message ids and are dropped by JetStream.
 //!
-//! Where to resume comes from [`Cursor`]: the highest trade id per symbol of complete fills, and the times
+//! Where to resume comes from [`Cursor`]: the trade ids of the complete fills published, and the times
 //! of the last fill and money movement published. At process start it is read back from the last message
 //! of each of the account's subjects on `EVENTS`: what a publisher stores is a prefix of what it sent,
 //! so everything before that message is there. An account with nothing on `EVENTS` starts from a REST
@@ -47,10 +47,6 @@ const BURST: usize = 512;
 /// Where the account's published history ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cursor {
-    /// Highest trade id of a complete fill (not a `TRADE_LITE` notice) per symbol.
-    pub last_trade: HashMap<Symbol, u64>,
-    /// Time of the latest fill published.
-    pub last_fill_time: Option<i64>,
     /// Time of the latest funding or transfer published.
     pub last_money_time: Option<i64>,
     /// Time of the latest account event of any kind published.
@@ -82,17 +78,13 @@ impl Cursor {
     pub fn note(&mut self, event: &Event) {
         let time = event.time().0;
         match event {
-            Event::Fill(f) => {
-                if f.source != FillSource::TradeLite {
-                    let id = self.last_trade.entry(f.symbol.clone()).or_insert(0);
-                    *id = (*id).max(f.trade_id);
-                    let seen = self.seen.entry(f.symbol.clone()).or_default();
-                    seen.insert(f.trade_id);
-                    if seen.len() > SEEN_PER_SYMBOL {
-                        seen.pop_first();
-                    }
+            // A TRADE_LITE notice lacks rp and commission: it does not count as the trade published.
+            Event::Fill(f) if f.source != FillSource::TradeLite => {
+                let seen = self.seen.entry(f.symbol.clone()).or_default();
+                seen.insert(f.trade_id);
+                if seen.len() > SEEN_PER_SYMBOL {
+                    seen.pop_first();
                 }
-                self.last_fill_time = self.last_fill_time.max(Some(time));
             }
             Event::Funding(_) | Event::Transfer(_) => {
                 self.last_money_time = self.last_money_time.max(Some(time));
@@ -618,8 +610,13 @@ impl AccountIngest {
                     }
                 }
                 _ => {
-                    let Ok(Some(event)) = parse_income_row(&self.account, row) else {
-                        continue;
+                    let event = match parse_income_row(&self.account, row) {
+                        Ok(Some(event)) => event,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            warn!(account = %self.account, error = %e, "income row skipped: it does not parse");
+                            continue;
+                        }
                     };
                     let Some(m) = money(&event) else { continue };
                     if self.restored_money_time.is_some_and(|t| row.time <= t) {
@@ -669,7 +666,7 @@ impl AccountIngest {
                     .filter(|r| !r.symbol.is_empty())
                     .map(|r| r.symbol.clone()),
             );
-            symbols.extend(self.cursor.last_trade.keys().map(|s| s.as_str().to_owned()));
+            symbols.extend(self.cursor.seen.keys().map(|s| s.as_str().to_owned()));
             symbols.extend(self.interest.open_symbols(&account));
         }
         let mut fills = 0u64;
@@ -920,10 +917,10 @@ mod tests {
         c.note(&fill("BTCUSDT", 7, 100, FillSource::OrderUpdate));
         c.note(&fill("BTCUSDT", 9, 90, FillSource::TradeLite));
         c.note(&fill("ETHUSDT", 3, 120, FillSource::Rest));
-        let btc = Symbol::new("BTCUSDT").expect("symbol");
         // A TRADE_LITE notice lacks rp and commission: the backfill must still fetch trade 9.
-        assert_eq!(c.last_trade.get(&btc), Some(&7));
-        assert_eq!(c.last_fill_time, Some(120));
+        assert!(c.has_trade("BTCUSDT", 7) && !c.has_trade("BTCUSDT", 9));
+        assert!(c.has_trade("ETHUSDT", 3));
+        assert_eq!(c.last_time, Some(120));
         assert_eq!(c.last_money_time, None);
         c.note(&Event::Funding(Funding {
             account: Account::new("a").expect("alias"),

@@ -166,6 +166,11 @@ pub async fn run_with_listener(
         .iter()
         .map(AccountConfig::resolve)
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let marks_ws = config
+        .marks
+        .ws_url
+        .clone()
+        .unwrap_or_else(|| accounts[0].ws_url.clone());
     config.topology.validate()?;
     let registry = Registry::new();
     let health = Health::new();
@@ -198,17 +203,13 @@ pub async fn run_with_listener(
         });
     }
     if config.marks.enabled {
-        let ws = match &config.marks.ws_url {
-            Some(ws) => ws.clone(),
-            None => config.accounts[0].resolve()?.ws_url,
-        };
         let store = js
             .get_key_value(names::MARKS)
             .await
             .context("bind KV marks")?;
         tasks.spawn(async move {
             marks::run(
-                ws,
+                marks_ws,
                 config.marks.clone(),
                 interest,
                 KvState::new(store),
@@ -233,10 +234,6 @@ pub async fn run_with_listener(
                 result = Err(e);
             }
             shutdown.cancel();
-        }
-        if shutdown.is_cancelled() && tasks.len() == 1 {
-            // Only the admin server is left: the work is drained.
-            break;
         }
     }
     shutdown.cancel();

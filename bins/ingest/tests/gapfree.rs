@@ -8,8 +8,9 @@ mod support;
 
 use std::time::Duration;
 
+use acctmon_testkit::free_port as admin_port;
 use acctmon_testkit::{NatsServer, Sim};
-use support::{Ingest, admin_port, assert_exact_trade_list, config};
+use support::{Ingest, assert_exact_trade_list, config};
 
 const ACCOUNTS: [&str; 3] = ["a", "b", "c"];
 

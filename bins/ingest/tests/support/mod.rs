@@ -11,7 +11,7 @@ use std::time::Duration;
 use acctmon_bus::envelope::Envelope;
 use acctmon_bus::subject::EventSubject;
 use acctmon_domain::{Event, FillSource};
-use acctmon_testkit::{Sim, free_port, wait_until};
+use acctmon_testkit::{Sim, wait_until};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use futures_util::StreamExt;
 
@@ -399,9 +399,4 @@ pub async fn assert_exact_trade_list(
         }
     }
     checked
-}
-
-/// A free port for an admin endpoint.
-pub fn admin_port() -> u16 {
-    free_port()
 }
