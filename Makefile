@@ -5,11 +5,12 @@
 test:
 	./scripts/test.sh
 
-## Benchmarks of the hot paths: books apply, wire parsing, the simulator's firehose.
+## Benchmarks of the hot paths: books apply, wire parsing, the simulator's firehose, ingest against raw JetStream.
 bench:
 	cargo bench -p acctmon-books --bench apply
 	cargo bench -p acctmon-binance --bench parse
 	cargo bench -p acctmon-sim --bench firehose
+	cargo bench -p acctmon-ingest --bench throughput
 
 ## Release build of every binary.
 build:

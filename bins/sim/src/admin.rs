@@ -16,6 +16,7 @@
 //! | `POST /_sim/mark?symbol=S&price=P` | set a mark price now |
 //! | `POST /_sim/funding` | pay funding now on every symbol, at its announced rate |
 //! | `POST /_sim/activity?per_sec=N` | generate N actions per second from now on, as `--fills-per-sec` does (0 stops; no effect with `--firehose`) |
+//! | `POST /_sim/burst?orders=N` | place N market orders at once, round-robin over the accounts, delivered as one burst (at most `MAX_BURST_PER_ACCOUNT` per account; no effect with `--firehose`) |
 
 use std::collections::BTreeSet;
 
@@ -58,6 +59,27 @@ impl Faults {
     }
 }
 
+/// Market orders per account one burst may hold: each brings up to four user events (the order's
+/// `NEW`, `TRADE_LITE`, the fill, `ACCOUNT_UPDATE`), and a stream client must be able to take the whole
+/// burst without lagging out of the stream buffer.
+pub const MAX_BURST_PER_ACCOUNT: u64 = (crate::rest::STREAM_BUFFER / 8) as u64;
+
+async fn burst(State(sim): State<Shared>, RawQuery(q): RawQuery) -> AdminResult {
+    let q = query(q);
+    let orders: u64 = q.number("orders")?;
+    let mut sim = lock(&sim);
+    let limit = MAX_BURST_PER_ACCOUNT * sim.exchange.accounts().len() as u64;
+    if sim.burst + orders > limit {
+        return Err(ApiError::from_code(
+            400,
+            -1130,
+            format!("a burst holds at most {limit} orders ({MAX_BURST_PER_ACCOUNT} per account)"),
+        ));
+    }
+    sim.burst += orders;
+    Ok(axum::Json(json!({"ok": true, "orders": sim.burst})))
+}
+
 /// The admin routes.
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -74,6 +96,7 @@ pub fn routes() -> Router<Shared> {
         .route("/_sim/mark", post(mark))
         .route("/_sim/funding", post(funding))
         .route("/_sim/activity", post(activity))
+        .route("/_sim/burst", post(burst))
 }
 
 type AdminResult = Result<axum::Json<Value>, ApiError>;

@@ -65,6 +65,9 @@ pub struct Sim {
     /// Generated actions per second, read by the activity driver on every tick (0: none); set from
     /// `--fills-per-sec` and at run time by `POST /_sim/activity?per_sec=N`.
     pub activity_per_sec: u32,
+    /// Market orders to place at once on the driver's next tick, spread over the accounts and
+    /// delivered as one burst (`POST /_sim/burst`).
+    pub burst: u64,
     keys: Vec<ApiKey>,
     /// listenKey → (account, expiry in ms).
     listen_keys: BTreeMap<String, (usize, i64)>,
@@ -77,7 +80,7 @@ pub struct Sim {
 }
 
 /// Events a slow stream client may lag behind before it is disconnected (as Binance drops slow sockets).
-const STREAM_BUFFER: usize = 1 << 16;
+pub const STREAM_BUFFER: usize = 1 << 16;
 
 /// Binance's default request-weight limit per minute.
 pub const DEFAULT_WEIGHT_LIMIT: u32 = 2400;
@@ -95,6 +98,7 @@ impl Sim {
             weights: WeightMeter::new(DEFAULT_WEIGHT_LIMIT),
             faults: Faults::default(),
             activity_per_sec: 0,
+            burst: 0,
             keys,
             listen_keys: BTreeMap::new(),
             user_streams,

@@ -176,6 +176,14 @@ async fn drive(sim: Shared, mut activity: Activity) {
         for _ in 0..steps {
             activity.step(&mut sim.exchange, now);
         }
+        let accounts = sim.exchange.accounts().len().max(1) as u64;
+        for n in 0..std::mem::take(&mut sim.burst) {
+            if n % 64 == 63 {
+                activity.move_mark(&mut sim.exchange, now);
+            }
+            let a = usize::try_from(n % accounts).unwrap_or(0);
+            activity.market(&mut sim.exchange, a, now);
+        }
         sim.publish();
     }
 }

@@ -538,3 +538,48 @@ async fn generated_activity_starts_and_stops_at_run_time() {
     assert_eq!(sim.trade_count().await, stopped, "trades after per_sec=0");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_places_its_orders_at_once_within_the_per_account_limit() {
+    let sim = Running::start(QUIET).await;
+    let accounts = sim.state().await["accounts"].as_array().unwrap().len() as u64;
+    let limit = acctmon_sim::admin::MAX_BURST_PER_ACCOUNT * accounts;
+    let r = sim
+        .http
+        .post(format!("{}/_sim/burst?orders={}", sim.base, limit + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a burst above the limit is refused");
+
+    let mut ws = user_stream(&sim).await;
+    assert_eq!(sim.admin("burst?orders=300").await["orders"], 300);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.trade_count().await == 0 {
+        assert!(Instant::now() < deadline, "no trades after a burst");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Placed on one tick: every market order is filled by the time the first trade shows.
+    let trades = sim.trade_count().await;
+    assert!(trades >= 300, "{trades} trades from 300 market orders");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.trade_count().await, trades, "a burst happens once");
+    // The first account's share (one order in `accounts`) reaches its stream as fills.
+    let got = read(&mut ws, 5, |r| {
+        events(&r.texts)
+            .iter()
+            .filter(|e| e["e"] == "ORDER_TRADE_UPDATE" && e["o"]["x"] == "TRADE")
+            .count() as u64
+            >= 300 / accounts
+    })
+    .await;
+    let fills = events(&got.texts)
+        .iter()
+        .filter(|e| e["e"] == "ORDER_TRADE_UPDATE" && e["o"]["x"] == "TRADE")
+        .count() as u64;
+    assert!(
+        fills >= 300 / accounts,
+        "{fills} fills on the first account's stream"
+    );
+    sim.stop().await;
+}
