@@ -146,6 +146,20 @@ async fn drain(
     }
 }
 
+/// Asks the simulator for a burst of `orders` market orders.
+async fn burst(http: &reqwest::Client, sim: &str, orders: u64) -> anyhow::Result<()> {
+    let r = http
+        .post(format!("{sim}/_sim/burst?orders={orders}"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "burst refused: {}",
+        r.text().await?
+    );
+    Ok(())
+}
+
 async fn measure(
     nats: &NatsServer,
     sim: &str,
@@ -191,15 +205,7 @@ async fn measure(
     let (mut events, mut bytes, mut busy) = (0u64, 0u64, Duration::ZERO);
     for round in 1..=rounds {
         let base = count(&js).await?.messages;
-        let r = http
-            .post(format!("{sim}/_sim/burst?orders={per_burst}"))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status().is_success(),
-            "burst refused: {}",
-            r.text().await?
-        );
+        burst(&http, sim, per_burst).await?;
         let (first, last) = drain(&js, base, per_burst).await?;
         let n = last.messages - first.messages;
         let took = last.at.duration_since(first.at);
@@ -232,15 +238,7 @@ async fn measure(
     let mut asked = start.messages;
     while start.at.elapsed() < live {
         if count(&js).await?.messages >= asked {
-            let r = http
-                .post(format!("{sim}/_sim/burst?orders={chunk}"))
-                .send()
-                .await?;
-            anyhow::ensure!(
-                r.status().is_success(),
-                "burst refused: {}",
-                r.text().await?
-            );
+            burst(&http, sim, chunk).await?;
             asked += chunk;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
