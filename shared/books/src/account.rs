@@ -19,7 +19,7 @@ use crate::stats::Performance;
 use crate::{BooksConfig, Discrepancy, DiscrepancyKind, Market, Outcome};
 
 /// A wallet balance as checked against the exchange's `wb`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cash(pub(crate) Decimal);
 
 /// Binance publishes wallet balances with 8 decimals.
@@ -50,7 +50,7 @@ fn realized_agrees(ours: Fx, exchange: Decimal, closed: Decimal) -> bool {
 const MAX_INCOMPLETE: usize = 4096;
 
 /// One wallet of an account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Wallet {
     /// `None` until the exchange reports it once (the books cannot know a starting balance).
     pub(crate) balance: Option<Decimal>,
@@ -58,7 +58,7 @@ pub(crate) struct Wallet {
 }
 
 /// A fill applied without its commission or realized P&L (a `TRADE_LITE`), waiting for the full report.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Incomplete {
     side: PositionSide,
     effect: FillEffect,
@@ -70,7 +70,7 @@ struct Incomplete {
 }
 
 /// Fills of one symbol of one account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SymbolBook {
     seen: SeenIds,
     /// Legs indexed BOTH, LONG, SHORT.
@@ -104,7 +104,7 @@ impl SymbolBook {
 }
 
 /// A money movement already applied, so that a repeat is not.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 struct MoneyKey {
     funding: bool,
     asset: Asset,
@@ -114,7 +114,7 @@ struct MoneyKey {
 }
 
 /// The books of one account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AccountBook {
     pub(crate) account: Account,
     pub(crate) hedge: Option<bool>,

@@ -50,7 +50,7 @@ pub(crate) enum Verdict<S> {
 }
 
 /// A figure tracked against the exchange's reports of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Checked<S> {
     /// Changes at or before this time are already part of the figure (it was adopted from the exchange).
     baseline: Option<Timestamp>,

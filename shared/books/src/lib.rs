@@ -50,7 +50,7 @@ use std::collections::{BTreeMap, HashMap};
 use acctmon_domain::{
     Account, Asset, Bracket, Decimal, Event, PositionSide, Symbol, Timestamp, TradeId,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use account::AccountSummary;
 pub use position::{Cycle, ENTRY_DP, Position};
@@ -223,6 +223,24 @@ impl Market {
     }
 }
 
+/// The whole state of one account's books as [`Books::account_state`] lends it, to persist (e.g. as
+/// MessagePack in a key-value store); restored by [`Books::restore`] from an [`AccountState`].
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct AccountStateRef<'a>(&'a AccountBook);
+
+/// The whole state of one account's books, as persisted; see [`Books::restore`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct AccountState(AccountBook);
+
+impl AccountState {
+    /// The account.
+    pub fn account(&self) -> &Account {
+        &self.0.account
+    }
+}
+
 /// The books of every account seen.
 #[derive(Debug, Clone, Default)]
 pub struct Books {
@@ -344,6 +362,22 @@ impl Books {
             outcome,
             discrepancies: out,
         }
+    }
+
+    /// The whole state of one account's books, to persist.
+    pub fn account_state(&self, account: &Account) -> Option<AccountStateRef<'_>> {
+        self.accounts.get(account.as_str()).map(AccountStateRef)
+    }
+
+    /// Replaces an account's books by a persisted state (see [`Books::account_state`]). Mark prices and
+    /// leverage brackets are the market's, not the account's: apply them again after restoring.
+    pub fn restore(&mut self, state: AccountState) {
+        self.accounts.insert(state.0.account.clone(), state.0);
+    }
+
+    /// Drops an account's books (another owner keeps them now).
+    pub fn forget(&mut self, account: &Account) {
+        self.accounts.remove(account.as_str());
     }
 
     /// Judges every exchange row still waiting for its fill, up to `until` (the end of the input, or a

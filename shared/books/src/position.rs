@@ -46,7 +46,7 @@ impl Cycle {
 }
 
 /// Realized figures, kept exact in fixed point.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Totals {
     pub(crate) gross: Fx,
     pub(crate) commission: Fx,
@@ -54,7 +54,7 @@ pub(crate) struct Totals {
 }
 
 /// A cycle as the books keep it; [`Cycle`] is its public view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CycleState {
     id: u32,
     opened_at: Timestamp,
@@ -89,7 +89,7 @@ impl CycleState {
 
 /// Quantity and cost basis (`|qty| × entry`): the figure checked against the exchange's `pa` / `ep`.
 /// Keeping the cost rather than the average spares a division on every fill that adds to a position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Holding {
     pub(crate) qty: Decimal,
     pub(crate) cost: Fx,
@@ -143,7 +143,7 @@ fn entry_tolerance(scale: u32) -> Decimal {
 }
 
 /// What one fill did to a leg, kept for fills whose commission or realized P&L arrives later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct FillEffect {
     /// Quantity that closed existing exposure.
     pub(crate) closed: Decimal,
@@ -158,7 +158,7 @@ pub(crate) struct FillEffect {
 }
 
 /// One position leg.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub(crate) symbol: Symbol,
     pub(crate) side: PositionSide,

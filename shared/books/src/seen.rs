@@ -44,7 +44,7 @@ pub(crate) type NameHash = BuildHasherDefault<NameHasher>;
 /// Trade ids of one symbol grow with time, so the ids are kept sorted in a ring: a new fill is an
 /// append and a lookup of a newer id is one comparison, with no hashing and no scattered memory.
 /// A fill that arrives out of order (a backfill) is inserted in place.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SeenIds {
     ids: VecDeque<TradeId>,
     capacity: usize,

@@ -82,7 +82,7 @@ impl TradeStats {
 }
 
 /// One finished day of an account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DayResult {
     /// Start of the day (the configured boundary).
     pub start: Timestamp,
@@ -102,7 +102,7 @@ pub struct DayResult {
 const MAX_IDLE_DAYS: i64 = 3660;
 
 /// Equity over time: daily P&L net of transfers, drawdown from the running peak, and daily returns.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Performance {
     day: Option<i64>,
     day_start_equity: Decimal,

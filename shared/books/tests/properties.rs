@@ -10,7 +10,7 @@
 
 mod support;
 
-use acctmon_books::{Books, BooksConfig, Report};
+use acctmon_books::{AccountState, Books, BooksConfig, Report};
 use acctmon_domain::*;
 use proptest::prelude::*;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -296,6 +296,38 @@ proptest! {
         orders in prop::collection::vec(any::<u8>(), 40),
     ) {
         check_against_reference(&ops, &orders)?;
+    }
+
+    /// Persisting an account's books at any point and restoring them into fresh books changes nothing:
+    /// the restored books go on exactly as the uninterrupted ones.
+    #[test]
+    fn books_persisted_and_restored_mid_stream_go_on_identically(
+        ops in hedge_ops(),
+        orders in prop::collection::vec(any::<u8>(), 40),
+        cut in 0usize..200,
+    ) {
+        let (reports, _, _) = reports(&ops);
+        let events = arrange(&reports, &orders);
+        let cut = cut.min(events.len());
+        let whole = run(&events);
+        let mut first = Books::new(BooksConfig::default());
+        first.apply(&balance_row("USDT", "100000", Timestamp(1)));
+        for e in &events[..cut] {
+            first.apply(e);
+        }
+        let bytes = rmp_serde::to_vec_named(&first.account_state(&account()).unwrap()).unwrap();
+        let state: AccountState = rmp_serde::from_slice(&bytes).unwrap();
+        prop_assert_eq!(state.account(), &account());
+        let mut resumed = Books::new(BooksConfig::default());
+        resumed.restore(state);
+        for e in &events[cut..] {
+            resumed.apply(e);
+        }
+        resumed.settle(Timestamp(i64::MAX));
+        prop_assert!(resumed.discrepancies().is_empty(), "{:?}", resumed.discrepancies());
+        let a = serde_json::to_string(&Report::new(&whole, None)).unwrap();
+        let b = serde_json::to_string(&Report::new(&resumed, None)).unwrap();
+        prop_assert_eq!(a, b);
     }
 
     /// Realized + unrealized at any mark equals the mark-to-market of every fill: Σ qᵢ × (mark − pᵢ).
