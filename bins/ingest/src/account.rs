@@ -364,6 +364,7 @@ impl AccountIngest {
                 subject,
                 msg_id: id,
                 payload: payload.into(),
+                content_type: acctmon_bus::envelope::CONTENT_TYPE,
             })
             .await?;
         self.metrics

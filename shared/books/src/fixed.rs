@@ -25,7 +25,19 @@ const POW10: [i128; 39] = {
 };
 
 /// A fixed-point decimal with 16 places.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub(crate) struct Fx(i128);
 
 /// Divides rounding half away from zero.

@@ -85,7 +85,9 @@ pub fn schema_of(kind: EventKind) -> String {
 /// Where DESIGN's pattern would give two different events one id, a token is added: a `TRADE_LITE`
 /// notice is `fill:…:<trade id>:lite` (else it would shadow the complete report of the same fill, which
 /// carries `rp` and the commission); an order update adds its cumulative filled quantity (partial fills of
-/// one order can share `E`); funding adds the symbol (every position is funded at the same `T`).
+/// one order can share `E`); funding adds the symbol and the amount (every position is funded at the same
+/// `T`, and in hedge mode the long and the short leg of one symbol each get their own row, of opposite
+/// signs).
 pub fn msg_id(event: &Event) -> String {
     let mut id = String::with_capacity(64);
     // Writing to a String cannot fail.
@@ -132,11 +134,12 @@ pub fn msg_id(event: &Event) -> String {
         ),
         Event::Funding(f) => write!(
             id,
-            "funding:{}:{}:{}:{}",
+            "funding:{}:{}:{}:{}:{}",
             f.account.as_str(),
             f.asset.as_str(),
             f.symbol.as_ref().map_or("", |s| s.as_str()),
-            f.time.0
+            f.time.0,
+            f.amount.normalize()
         ),
         Event::Transfer(t) => write!(
             id,

@@ -16,6 +16,7 @@
 pub mod connect;
 pub mod envelope;
 pub mod kv;
+pub mod pnl;
 pub mod publish;
 pub mod subject;
 pub mod topology;

@@ -19,8 +19,6 @@ use prometheus::{IntCounter, Registry};
 use thiserror::Error;
 use tracing::warn;
 
-use crate::envelope::CONTENT_TYPE;
-
 /// One message to publish.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -30,6 +28,8 @@ pub struct Outgoing {
     pub msg_id: String,
     /// Payload.
     pub payload: Bytes,
+    /// `Content-Type` header ([`crate::envelope::CONTENT_TYPE`] for MessagePack, `application/json` for JSON).
+    pub content_type: &'static str,
 }
 
 /// A publish that cannot succeed by retrying.
@@ -129,7 +129,7 @@ impl Publisher {
         PublishMessage::build()
             .payload(out.payload.clone())
             .message_id(&out.msg_id)
-            .header("Content-Type", CONTENT_TYPE)
+            .header("Content-Type", out.content_type)
     }
 
     /// Sends `out`, first settling the oldest ack if the window is full. Returns once `out` is sent (not

@@ -113,6 +113,7 @@ async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
                     subject: "trading.events.1.main.fill".into(),
                     msg_id: format!("id-{i}"),
                     payload: format!("{i}").into_bytes().into(),
+                    content_type: acctmon_bus::envelope::CONTENT_TYPE,
                 })
                 .await
                 .unwrap();

@@ -1,0 +1,777 @@
+//! One owned partition: its durable pull consumer, its accounts' books, batches written to KV with
+//! compare-and-set, P&L and discrepancies published, then acknowledged (DESIGN §4).
+//!
+//! Order is the invariant everything rests on: within a consumer session the stream sequences must rise.
+//! A session starts at the consumer's ack floor (every unacknowledged event is above it), so an event at
+//! or below its account's `applied_seq` was applied before and is skipped. Anything that breaks the rise
+//! (a redelivery after a crash or a server restart) ends the session and a new one starts again from the
+//! ack floor, rather than skipping an event that was never applied.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acctmon_books::{AccountState, Books, BooksConfig, Discrepancy};
+use acctmon_bus::pnl::{
+    ACCOUNT_ENTRY_SCHEMA, AccountEntry, AccountPnl, PositionPnl, RECON_SCHEMA, ReconReport,
+};
+use acctmon_bus::subject::{
+    EventSubject, account_key, pnl_position, pnl_summary, position_key, recon,
+};
+use acctmon_bus::topology::names;
+use acctmon_bus::{Envelope, Outgoing, Publisher, Topology};
+use acctmon_domain::{Account, Event, MarkPrice, Symbol, Timestamp};
+use acctmon_service::health::Health;
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer};
+use async_nats::jetstream::kv::Store;
+use async_nats::jetstream::{self, AckKind};
+use bytes::Bytes;
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::views;
+
+/// Mark prices as last read from KV `marks`.
+#[derive(Debug, Default)]
+pub struct Marks {
+    /// Latest mark per symbol.
+    pub prices: BTreeMap<Symbol, MarkPrice>,
+}
+
+/// What every partition worker shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// NATS client.
+    pub client: async_nats::Client,
+    /// JetStream.
+    pub js: jetstream::Context,
+    /// KV `accounts`.
+    pub accounts: Store,
+    /// KV `positions`.
+    pub positions: Store,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// `/readyz`.
+    pub health: Health,
+    /// Mark prices.
+    pub marks: watch::Receiver<Arc<Marks>>,
+}
+
+/// Mark-only changes rewrite an account's KV entry at most this often (its positions and P&L follow the
+/// marks at `pnl.mark_interval`).
+const MARK_STATE_EVERY: Duration = Duration::from_secs(5);
+/// How often held exchange rows are judged.
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
+/// Compare-and-set attempts before the session restarts.
+const CAS_ATTEMPTS: u32 = 8;
+
+/// Why a session ended.
+enum SessionEnd {
+    /// The partition is no longer ours, or we are stopping.
+    Stopped,
+    /// Order broken or a write failed: start again from the ack floor.
+    Reset(String),
+}
+
+/// An account's place in the stream and what was last written for it.
+struct Slot {
+    applied_seq: u64,
+    event_time: i64,
+    /// Revision of its KV `accounts` entry (`None`: none yet).
+    revision: Option<u64>,
+    /// Last written view and revision per position key.
+    written: HashMap<String, (PositionPnl, Option<u64>)>,
+    /// Last published summary (figures only).
+    summary: Option<AccountPnl>,
+    /// A mark moved since the last mark publish.
+    mark_dirty: bool,
+    last_mark_publish: Instant,
+    last_state_write: Instant,
+}
+
+impl Slot {
+    fn new(applied_seq: u64, event_time: i64, revision: Option<u64>) -> Self {
+        Slot {
+            applied_seq,
+            event_time,
+            revision,
+            written: HashMap::new(),
+            summary: None,
+            mark_dirty: true,
+            last_mark_publish: Instant::now(),
+            last_state_write: Instant::now(),
+        }
+    }
+}
+
+/// The worker of one partition.
+pub struct Partition {
+    p: u32,
+    shared: Shared,
+    books: Books,
+    slots: HashMap<Account, Slot>,
+    publisher: Publisher,
+    marks_applied: BTreeMap<Symbol, Timestamp>,
+    last_settle: Instant,
+}
+
+impl Partition {
+    /// A worker for partition `p`.
+    pub fn new(p: u32, shared: Shared) -> anyhow::Result<Self> {
+        let mut books_config = BooksConfig {
+            seen_ids_per_symbol: shared.config.seen_ids_per_symbol,
+            keep_discrepancies: false,
+            ..BooksConfig::default()
+        };
+        books_config.day_boundary_ms = BooksConfig::parse_day_boundary(&shared.config.day_boundary)
+            .map_err(anyhow::Error::msg)?;
+        let publisher = Publisher::new(
+            &shared.client,
+            shared.config.publish_window,
+            shared.metrics.publish.clone(),
+        );
+        Ok(Partition {
+            p,
+            shared,
+            books: Books::new(books_config),
+            slots: HashMap::new(),
+            publisher,
+            marks_applied: BTreeMap::new(),
+            last_settle: Instant::now(),
+        })
+    }
+
+    fn health_key(&self) -> String {
+        format!("partition-{}", self.p)
+    }
+
+    /// Processes the partition until `stop`: sessions from the ack floor, one after the other.
+    pub async fn run(mut self, topology: Topology, stop: CancellationToken) {
+        let key = self.health_key();
+        self.shared.health.set(&key, false);
+        let mut attempt = 0u32;
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            let end = match self.start_session(&topology).await {
+                Ok(consumer) => self.session(consumer, &stop).await,
+                Err(e) => SessionEnd::Reset(format!("{e:#}")),
+            };
+            match end {
+                SessionEnd::Stopped => break,
+                SessionEnd::Reset(why) => {
+                    attempt += 1;
+                    self.shared.metrics.resets.inc();
+                    warn!(
+                        partition = self.p,
+                        why, "restarting the partition's session from its ack floor"
+                    );
+                    // In-memory books may hold events that were not written: reload from KV.
+                    self.slots.clear();
+                    self.books = Books::new(self.books.config().clone());
+                    self.marks_applied.clear();
+                    let wait = Duration::from_millis(100 * u64::from(attempt.min(20)));
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        self.shared.health.remove(&key);
+        self.shared
+            .metrics
+            .pending
+            .with_label_values(&[&self.p.to_string()])
+            .set(0);
+        info!(partition = self.p, "partition left");
+    }
+
+    /// Recreates the durable consumer at the ack floor so that every unacknowledged event comes again, in
+    /// order, whoever had it before.
+    async fn start_session(&mut self, topology: &Topology) -> anyhow::Result<PullConsumer> {
+        let name = format!("processor-{}", self.p);
+        let stream = self
+            .shared
+            .js
+            .get_stream(names::EVENTS)
+            .await
+            .context("get EVENTS")?;
+        let floor = match stream.consumer_info(&name).await {
+            Ok(info) => Some(info.ack_floor.stream_sequence),
+            Err(_) => None,
+        };
+        let mut config = topology.partition_consumer(self.p);
+        if let Some(floor) = floor {
+            stream
+                .delete_consumer(&name)
+                .await
+                .context("delete consumer")?;
+            if floor > 0 {
+                config.deliver_policy = DeliverPolicy::ByStartSequence {
+                    start_sequence: floor + 1,
+                };
+            }
+        }
+        let mut consumer: PullConsumer = stream
+            .create_consumer(config.clone())
+            .await
+            .context("create consumer")?;
+        let info = consumer.info().await.context("consumer info")?;
+        anyhow::ensure!(
+            info.config.filter_subject == config.filter_subject,
+            "the server gave {name} the filter `{}`",
+            info.config.filter_subject
+        );
+        debug!(partition = self.p, ?floor, "session starts");
+        Ok(consumer)
+    }
+
+    async fn session(&mut self, consumer: PullConsumer, stop: &CancellationToken) -> SessionEnd {
+        let mut messages = match consumer
+            .stream()
+            .max_messages_per_batch(self.shared.config.batch_max)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => return SessionEnd::Reset(format!("open the consumer: {e}")),
+        };
+        let mut marks = self.shared.marks.clone();
+        let mut last_seq = 0u64;
+        let mut tick = tokio::time::interval(
+            self.shared
+                .config
+                .pnl
+                .mark_interval
+                .max(Duration::from_millis(50)),
+        );
+        let mut caught_up = false;
+        let idle_ready = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(idle_ready);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return SessionEnd::Stopped,
+                () = &mut idle_ready, if !caught_up => {
+                    // Nothing came within a second of asking: nothing is pending.
+                    caught_up = true;
+                    self.shared.health.set(&self.health_key(), true);
+                }
+                _ = marks.changed() => {
+                    self.apply_marks();
+                }
+                _ = tick.tick() => {
+                    if let Err(e) = self.on_tick().await {
+                        return SessionEnd::Reset(format!("{e:#}"));
+                    }
+                }
+                first = messages.next() => {
+                    let first = match first {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            warn!(partition = self.p, error = %e, "consumer stream error");
+                            return SessionEnd::Reset(format!("consumer: {e}"));
+                        }
+                        None => return SessionEnd::Reset("consumer stream ended".into()),
+                    };
+                    let mut batch = vec![first];
+                    while batch.len() < self.shared.config.batch_max {
+                        match messages.next().now_or_never() {
+                            Some(Some(Ok(m))) => batch.push(m),
+                            _ => break,
+                        }
+                    }
+                    let pending = batch.last().and_then(|m| m.info().ok()).map_or(0, |i| i.pending);
+                    self.shared
+                        .metrics
+                        .pending
+                        .with_label_values(&[&self.p.to_string()])
+                        .set(i64::try_from(pending).unwrap_or(i64::MAX));
+                    if let Err(end) = self.batch(batch, &mut last_seq).await {
+                        return end;
+                    }
+                    if pending == 0 && !caught_up {
+                        caught_up = true;
+                        self.shared.health.set(&self.health_key(), true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies new mark prices to the books; accounts holding the symbol publish on the next tick.
+    fn apply_marks(&mut self) {
+        let marks = self.shared.marks.borrow().clone();
+        for (symbol, mark) in &marks.prices {
+            if self.marks_applied.get(symbol) == Some(&mark.time) {
+                continue;
+            }
+            self.marks_applied.insert(symbol.clone(), mark.time);
+            self.books.apply(&Event::Mark(mark.clone()));
+            for (account, slot) in &mut self.slots {
+                if !slot.mark_dirty
+                    && self
+                        .books
+                        .positions(Some(account))
+                        .iter()
+                        .any(|(_, p)| p.symbol() == symbol && !p.qty().is_zero())
+                {
+                    slot.mark_dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Judges held exchange rows, and republishes accounts whose marks moved.
+    async fn on_tick(&mut self) -> anyhow::Result<()> {
+        let mut touched = BTreeSet::new();
+        let mut recon_out = Vec::new();
+        if self.last_settle.elapsed() >= SETTLE_EVERY {
+            self.last_settle = Instant::now();
+            let until = Timestamp(
+                self.books.last_time().0 - self.shared.config.settle_grace.as_millis() as i64,
+            );
+            let held: Vec<Account> = self
+                .slots
+                .keys()
+                .filter(|a| self.books.held_fills(a) > 0)
+                .cloned()
+                .collect();
+            let found = self.books.settle(until);
+            for d in &found {
+                touched.insert(d.account.clone());
+                recon_out.push((d.clone(), 0u64));
+            }
+            touched.extend(held);
+        }
+        let interval = self.shared.config.pnl.mark_interval;
+        let marked: Vec<Account> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.mark_dirty && s.last_mark_publish.elapsed() >= interval)
+            .map(|(a, _)| a.clone())
+            .collect();
+        if touched.is_empty() && marked.is_empty() {
+            return Ok(());
+        }
+        let mut outputs = Vec::new();
+        for account in &touched {
+            self.write_account(account, &[]).await?;
+        }
+        for account in marked.iter().chain(&touched) {
+            let state_due = touched.contains(account)
+                || self
+                    .slots
+                    .get(account)
+                    .is_some_and(|s| s.last_state_write.elapsed() >= MARK_STATE_EVERY);
+            if state_due && !touched.contains(account) {
+                self.write_account(account, &[]).await?;
+            }
+            self.write_views(account, true, &mut outputs).await?;
+            if let Some(slot) = self.slots.get_mut(account) {
+                slot.mark_dirty = false;
+                slot.last_mark_publish = Instant::now();
+            }
+        }
+        self.recon_outputs(&recon_out, &mut outputs)?;
+        for out in outputs {
+            self.publisher.publish(out).await?;
+        }
+        self.publisher.flush().await?;
+        Ok(())
+    }
+
+    async fn batch(
+        &mut self,
+        batch: Vec<jetstream::Message>,
+        last_seq: &mut u64,
+    ) -> Result<(), SessionEnd> {
+        let started = Instant::now();
+        self.shared.metrics.batch_size.observe(batch.len() as f64);
+        let mut by_account: BTreeMap<Account, Vec<(u64, Event)>> = BTreeMap::new();
+        let mut found: Vec<(Discrepancy, u64)> = Vec::new();
+        for message in &batch {
+            let info = message
+                .info()
+                .map_err(|e| SessionEnd::Reset(format!("message info: {e}")))?;
+            let seq = info.stream_sequence;
+            if seq <= *last_seq {
+                return Err(SessionEnd::Reset(format!(
+                    "sequence {seq} after {last_seq}: redelivered out of order"
+                )));
+            }
+            *last_seq = seq;
+            let envelope = match Envelope::decode(&message.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.shared.metrics.undecodable.inc();
+                    warn!(partition = self.p, seq, subject = %message.subject, error = %e, "undecodable event skipped");
+                    continue;
+                }
+            };
+            let event = envelope.event;
+            let account = match event.account() {
+                Some(a) => a.clone(),
+                None => match EventSubject::parse(&message.subject) {
+                    Ok(s) => s.account,
+                    Err(_) => continue,
+                },
+            };
+            self.ensure_loaded(&account)
+                .await
+                .map_err(|e| SessionEnd::Reset(format!("{e:#}")))?;
+            let slot = self.slots.get_mut(&account).expect("loaded above");
+            if seq <= slot.applied_seq {
+                self.shared.metrics.skipped.inc();
+                continue;
+            }
+            let applied = self.books.apply(&event);
+            self.shared
+                .metrics
+                .applied
+                .with_label_values(&[event.kind().as_str()])
+                .inc();
+            slot.applied_seq = seq;
+            slot.event_time = slot.event_time.max(event.time().0);
+            found.extend(applied.discrepancies.into_iter().map(|d| (d, seq)));
+            by_account.entry(account).or_default().push((seq, event));
+        }
+        let mut outputs = Vec::new();
+        let result: anyhow::Result<()> = async {
+            for (account, events) in &by_account {
+                self.write_account(account, events).await?;
+            }
+            for account in by_account.keys() {
+                self.write_views(account, false, &mut outputs).await?;
+            }
+            self.recon_outputs(&found, &mut outputs)?;
+            for out in outputs {
+                self.publisher.publish(out).await?;
+            }
+            self.publisher.flush().await?;
+            Ok(())
+        }
+        .await;
+        result.map_err(|e| SessionEnd::Reset(format!("{e:#}")))?;
+        for message in &batch {
+            if let Err(e) = message.ack_with(AckKind::Ack).await {
+                debug!(error = %e, "ack not sent (the event comes again and is skipped)");
+            }
+        }
+        self.shared
+            .metrics
+            .apply_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Loads an account's books from KV `accounts` the first time the partition meets it.
+    async fn ensure_loaded(&mut self, account: &Account) -> anyhow::Result<()> {
+        if self.slots.contains_key(account) {
+            return Ok(());
+        }
+        self.reload(account).await
+    }
+
+    /// Replaces the account's books by its KV entry (or empty books when it has none).
+    async fn reload(&mut self, account: &Account) -> anyhow::Result<()> {
+        let key = account_key(account);
+        let entry = self
+            .shared
+            .accounts
+            .entry(&key)
+            .await
+            .with_context(|| format!("read accounts/{key}"))?;
+        let slot = match entry {
+            Some(e) if e.operation == async_nats::jetstream::kv::Operation::Put => {
+                let stored: AccountEntry<AccountState> = rmp_serde::from_slice(&e.value)
+                    .with_context(|| format!("accounts/{key} does not decode"))?;
+                self.books.restore(stored.state);
+                // Marks are the market's: value the restored legs at the current ones.
+                for mark in self.shared.marks.borrow().prices.values() {
+                    self.books.apply(&Event::Mark(mark.clone()));
+                }
+                Slot::new(stored.applied_seq, stored.event_time, Some(e.revision))
+            }
+            Some(e) => {
+                self.books.forget(account);
+                Slot::new(0, 0, Some(e.revision))
+            }
+            None => {
+                self.books.forget(account);
+                Slot::new(0, 0, None)
+            }
+        };
+        self.slots.insert(account.clone(), slot);
+        Ok(())
+    }
+
+    /// Writes the account's KV entry with compare-and-set. A lost race re-reads the entry and re-applies
+    /// this batch's `events` above it, then tries again.
+    async fn write_account(
+        &mut self,
+        account: &Account,
+        events: &[(u64, Event)],
+    ) -> anyhow::Result<()> {
+        let key = account_key(account);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(slot) = self.slots.get(account) else {
+                return Ok(());
+            };
+            let Some(state) = self.books.account_state(account) else {
+                return Ok(());
+            };
+            let legs = views::positions(&self.books, account, slot.applied_seq, slot.event_time);
+            let mut summary = views::summary(
+                &self.books,
+                account,
+                &legs,
+                slot.applied_seq,
+                slot.event_time,
+            );
+            summary.updated_at = now_ms();
+            let entry = AccountEntry {
+                schema: ACCOUNT_ENTRY_SCHEMA.into(),
+                applied_seq: slot.applied_seq,
+                event_time: slot.event_time,
+                summary,
+                state,
+            };
+            let bytes: Bytes = rmp_serde::to_vec_named(&entry)?.into();
+            let written = match slot.revision {
+                Some(r) => self
+                    .shared
+                    .accounts
+                    .update(&key, bytes, r)
+                    .await
+                    .map_err(|e| {
+                        (
+                            matches!(
+                                e.kind(),
+                                async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision
+                            ),
+                            e.to_string(),
+                        )
+                    }),
+                None => self.shared.accounts.create(&key, bytes).await.map_err(|e| {
+                    (
+                        matches!(
+                            e.kind(),
+                            async_nats::jetstream::kv::CreateErrorKind::AlreadyExists
+                        ),
+                        e.to_string(),
+                    )
+                }),
+            };
+            match written {
+                Ok(revision) => {
+                    let slot = self.slots.get_mut(account).expect("present above");
+                    slot.revision = Some(revision);
+                    slot.last_state_write = Instant::now();
+                    return Ok(());
+                }
+                Err((true, _)) => {
+                    self.shared.metrics.cas_retries.inc();
+                    debug!(account = %account, "accounts entry changed under us; re-reading");
+                    self.reload(account).await?;
+                    let applied = self.slots[account].applied_seq;
+                    let mut last = applied;
+                    for (seq, event) in events.iter().filter(|(s, _)| *s > applied) {
+                        self.books.apply(event);
+                        last = *seq;
+                    }
+                    let slot = self.slots.get_mut(account).expect("reloaded");
+                    slot.applied_seq = last;
+                    slot.event_time = slot
+                        .event_time
+                        .max(events.iter().map(|(_, e)| e.time().0).max().unwrap_or(0));
+                }
+                Err((false, e)) => anyhow::bail!("write accounts/{key}: {e}"),
+            }
+        }
+        anyhow::bail!("accounts/{key}: compare-and-set lost {CAS_ATTEMPTS} times")
+    }
+
+    /// Writes the changed position views of `account` to KV and queues their P&L and the summary's.
+    async fn write_views(
+        &mut self,
+        account: &Account,
+        by_mark: bool,
+        outputs: &mut Vec<Outgoing>,
+    ) -> anyhow::Result<()> {
+        let Some(slot) = self.slots.get(account) else {
+            return Ok(());
+        };
+        let (seq, event_time) = (slot.applied_seq, slot.event_time);
+        let legs = views::positions(&self.books, account, seq, event_time);
+        let summary = views::summary(&self.books, account, &legs, seq, event_time);
+        let encoding = self.shared.config.pnl.encoding;
+        let now = now_ms();
+        let tag = if by_mark {
+            format!(":m{now}")
+        } else {
+            String::new()
+        };
+        for leg in legs {
+            let key = position_key(account, &leg.symbol, leg.side);
+            let previous = self.slots[account].written.get(&key).cloned();
+            if previous.as_ref().is_some_and(|(v, _)| *v == leg) {
+                continue;
+            }
+            let mut stamped = leg.clone();
+            stamped.updated_at = now;
+            let revision = self
+                .write_position(&key, &stamped, previous.and_then(|(_, r)| r))
+                .await?;
+            outputs.push(Outgoing {
+                subject: pnl_position(account, &leg.symbol, leg.side).into(),
+                msg_id: format!(
+                    "pnl:{}:{}.{}:{seq}{tag}",
+                    account.as_str(),
+                    leg.symbol.as_str(),
+                    leg.side.as_str()
+                ),
+                payload: encoding.encode(&stamped)?.into(),
+                content_type: encoding.content_type(),
+            });
+            self.slots
+                .get_mut(account)
+                .expect("present above")
+                .written
+                .insert(key, (leg, Some(revision)));
+        }
+        let slot = self.slots.get_mut(account).expect("present above");
+        if slot.summary.as_ref() != Some(&summary) {
+            let mut stamped = summary.clone();
+            stamped.updated_at = now;
+            outputs.push(Outgoing {
+                subject: pnl_summary(account).into(),
+                msg_id: format!("pnl:{}:summary:{seq}{tag}", account.as_str()),
+                payload: encoding.encode(&stamped)?.into(),
+                content_type: encoding.content_type(),
+            });
+            slot.summary = Some(summary);
+        }
+        Ok(())
+    }
+
+    /// Writes one position view with compare-and-set; a newer view already there wins.
+    async fn write_position(
+        &self,
+        key: &str,
+        view: &PositionPnl,
+        mut revision: Option<u64>,
+    ) -> anyhow::Result<u64> {
+        let bytes: Bytes = rmp_serde::to_vec_named(view)?.into();
+        for _ in 0..CAS_ATTEMPTS {
+            let result = match revision {
+                Some(r) => self
+                    .shared
+                    .positions
+                    .update(key, bytes.clone(), r)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => self
+                    .shared
+                    .positions
+                    .create(key, bytes.clone())
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            match result {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    self.shared.metrics.cas_retries.inc();
+                    let current = self
+                        .shared
+                        .positions
+                        .entry(key)
+                        .await
+                        .with_context(|| format!("read positions/{key} after: {e}"))?;
+                    match current {
+                        Some(c) if c.operation == async_nats::jetstream::kv::Operation::Put => {
+                            if let Ok(there) = rmp_serde::from_slice::<PositionPnl>(&c.value)
+                                && there.applied_seq > view.applied_seq
+                            {
+                                return Ok(c.revision);
+                            }
+                            revision = Some(c.revision);
+                        }
+                        Some(c) => revision = Some(c.revision),
+                        None => revision = None,
+                    }
+                }
+            }
+        }
+        anyhow::bail!("positions/{key}: compare-and-set lost {CAS_ATTEMPTS} times")
+    }
+
+    fn recon_outputs(
+        &self,
+        found: &[(Discrepancy, u64)],
+        outputs: &mut Vec<Outgoing>,
+    ) -> anyhow::Result<()> {
+        for (i, (d, seq)) in found.iter().enumerate() {
+            let kind = d.kind.as_str();
+            self.shared
+                .metrics
+                .discrepancies
+                .with_label_values(&[kind])
+                .inc();
+            let subject_of = d
+                .symbol
+                .as_ref()
+                .map(|s| match d.side {
+                    Some(side) => format!("{}.{}", s.as_str(), side.as_str()),
+                    None => s.as_str().to_owned(),
+                })
+                .or_else(|| d.asset.as_ref().map(|a| a.as_str().to_owned()))
+                .unwrap_or_default();
+            warn!(account = %d.account, kind, subject = %subject_of, ours = %d.ours, exchange = %d.exchange,
+                  "the books disagreed with the exchange; the exchange's figure is adopted");
+            let report = ReconReport {
+                schema: RECON_SCHEMA.into(),
+                account: d.account.clone(),
+                kind: kind.into(),
+                subject: subject_of.clone(),
+                ours: d.ours,
+                exchange: d.exchange,
+                time: d.time.0,
+                seq: *seq,
+            };
+            let id = if *seq == 0 {
+                format!(
+                    "recon:{}:{kind}:{subject_of}:settle:{}",
+                    d.account.as_str(),
+                    d.time.0
+                )
+            } else {
+                format!("recon:{}:{kind}:{subject_of}:{seq}:{i}", d.account.as_str())
+            };
+            outputs.push(Outgoing {
+                subject: recon(&d.account, kind).into(),
+                msg_id: id,
+                payload: rmp_serde::to_vec_named(&report)?.into(),
+                content_type: acctmon_bus::envelope::CONTENT_TYPE,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

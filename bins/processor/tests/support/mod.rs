@@ -1,0 +1,399 @@
+//! A real nats-server, the in-process simulator, ingest in-process, and `acctmon-processor` processes;
+//! the books read back from KV and compared with the simulator's ground truth.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use acctmon_bus::pnl::{AccountEntry, PositionPnl};
+use acctmon_testkit::{NatsServer, Sim, free_port, wait_until};
+use futures_util::StreamExt as _;
+use rust_decimal::Decimal;
+use serde::de::IgnoredAny;
+use tokio_util::sync::CancellationToken;
+
+/// The accounts of every test: one-way, hedge mode, fees in BNB.
+pub const ACCOUNTS: [&str; 3] = ["a", "b", "c"];
+
+/// Partitions of the test topology (fewer than the default, so that replicas share them visibly).
+pub const PARTITIONS: u32 = 4;
+
+/// A simulator with the three accounts, quiet until told, funding every 8 s (time scale 3600).
+pub async fn sim() -> Sim {
+    Sim::start(&[
+        "--fills-per-sec",
+        "0",
+        "--weight-limit",
+        "1000000",
+        "--time-scale",
+        "3600",
+        "--account",
+        "a",
+        "--account",
+        "b:hedge",
+        "--account",
+        "c:bnb",
+    ])
+    .await
+}
+
+/// Ingest of the three accounts, in this process, until the token is cancelled.
+pub struct Ingest {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Ingest {
+    /// Starts ingest against `sim` and `nats` and waits until its streams are up.
+    pub async fn start(nats: &NatsServer, sim: &Sim) -> Ingest {
+        let ws = sim.base.replacen("http://", "ws://", 1);
+        let mut config = acctmon_ingest::Config::default();
+        config.nats.urls = vec![nats.url()];
+        config.topology.partitions = PARTITIONS;
+        config.accounts = ACCOUNTS
+            .iter()
+            .map(|a| acctmon_ingest::sim_account(a, &sim.base, &ws))
+            .collect();
+        config.marks.check_every = Duration::from_millis(200);
+        config.stream.reconnect_min = Duration::from_millis(50);
+        config.stream.reconnect_max = Duration::from_millis(500);
+        config.stream.audit_every = Duration::from_secs(1);
+        config.stream.audit_grace = Duration::from_millis(500);
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let readyz = format!("http://{}/readyz", admin.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(acctmon_ingest::run_with_listener(
+            config,
+            admin,
+            stop.clone(),
+        ));
+        ready(&readyz, "ingest ready").await;
+        Ingest { stop, task }
+    }
+
+    /// Stops ingest and waits for it.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Waits until `url` answers 200.
+pub async fn ready(url: &str, what: &str) {
+    let http = reqwest::Client::new();
+    wait_until(Duration::from_secs(30), what, || {
+        let (http, url) = (http.clone(), url.to_owned());
+        async move {
+            http.get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+}
+
+/// One `acctmon-processor` process.
+pub struct Processor {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+    /// `http://127.0.0.1:<admin port>`.
+    pub admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Processor {
+    /// Starts a replica named `instance` with `extra` TOML appended to its configuration.
+    pub fn start(nats: &NatsServer, instance: &str, extra: &str) -> Processor {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("processor.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"admin_listen = "127.0.0.1:{port}"
+log_filter = "info,acctmon_processor=debug"
+instance = "{instance}"
+settle_grace = "2s"
+[nats]
+urls = ["{}"]
+[topology]
+partitions = {PARTITIONS}
+lease_ttl = "3s"
+ack_wait = "10s"
+{extra}
+"#,
+                nats.url()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("processor.log");
+        let mut p = Processor {
+            child: None,
+            config,
+            log,
+            admin: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_acctmon-processor"))
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// Waits until `/readyz` says ready.
+    pub async fn ready(&self) {
+        ready(&format!("{}/readyz", self.admin), "processor ready").await;
+    }
+
+    /// SIGKILL: no drain, no lease released.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again with the same configuration.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        c.wait().unwrap()
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A metric's value summed over its label sets (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// What KV holds for one account.
+#[derive(Debug)]
+pub struct KvBooks {
+    /// Wallet balances.
+    pub balances: BTreeMap<String, Decimal>,
+    /// Realized gross, commission (margin asset) and funding of the summary.
+    pub realized_gross: Decimal,
+    pub commission: Decimal,
+    pub funding: Decimal,
+    /// `applied_seq` of the entry.
+    pub applied_seq: u64,
+    /// Position views by `<symbol>.<side>`.
+    pub positions: BTreeMap<String, PositionPnl>,
+}
+
+/// Reads every account's books from KV `accounts` and `positions`.
+pub async fn kv_books(js: &async_nats::jetstream::Context) -> BTreeMap<String, KvBooks> {
+    let accounts = js.get_key_value("accounts").await.unwrap();
+    let positions = js.get_key_value("positions").await.unwrap();
+    let mut out = BTreeMap::new();
+    let mut keys = accounts.keys().await.unwrap();
+    while let Some(key) = keys.next().await {
+        let key = key.unwrap();
+        let Some(bytes) = accounts.get(&key).await.unwrap() else {
+            continue;
+        };
+        let entry: AccountEntry<IgnoredAny> = rmp_serde::from_slice(&bytes).unwrap();
+        let s = entry.summary;
+        out.insert(
+            key.clone(),
+            KvBooks {
+                balances: s
+                    .balances
+                    .iter()
+                    .map(|(a, d)| (a.as_str().to_owned(), *d))
+                    .collect(),
+                realized_gross: s.realized_gross,
+                commission: s.commission,
+                funding: s.funding,
+                applied_seq: entry.applied_seq,
+                positions: BTreeMap::new(),
+            },
+        );
+    }
+    let mut keys = positions.keys().await.unwrap();
+    while let Some(key) = keys.next().await {
+        let key = key.unwrap();
+        let Some(bytes) = positions.get(&key).await.unwrap() else {
+            continue;
+        };
+        let view: PositionPnl = rmp_serde::from_slice(&bytes).unwrap();
+        if let Some(books) = out.get_mut(view.account.as_str()) {
+            books.positions.insert(
+                format!("{}.{}", view.symbol.as_str(), view.side.as_str()),
+                view,
+            );
+        }
+    }
+    out
+}
+
+fn dec(v: &serde_json::Value) -> Decimal {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// Every difference between KV and the simulator's ground truth (empty: they agree).
+pub fn differences(sim: &serde_json::Value, kv: &BTreeMap<String, KvBooks>) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for acct in sim["accounts"].as_array().unwrap() {
+        let name = acct["account"].as_str().unwrap();
+        let Some(books) = kv.get(name) else {
+            diffs.push(format!("{name}: no KV entry"));
+            continue;
+        };
+        for (asset, wallet) in acct["wallets"].as_object().unwrap() {
+            let ours = books.balances.get(asset).copied();
+            if ours != Some(dec(wallet)) {
+                diffs.push(format!(
+                    "{name} wallet {asset}: KV {ours:?}, exchange {wallet}"
+                ));
+            }
+        }
+        for p in acct["positions"].as_array().unwrap() {
+            let key = format!(
+                "{}.{}",
+                p["symbol"].as_str().unwrap(),
+                p["side"].as_str().unwrap()
+            );
+            let (qty, entry) = (dec(&p["qty"]), dec(&p["entry_price"]));
+            match books.positions.get(&key) {
+                Some(v) if v.qty == qty && v.entry_price == entry => {}
+                Some(v) => diffs.push(format!(
+                    "{name} {key}: KV {} @ {}, exchange {qty} @ {entry}",
+                    v.qty, v.entry_price
+                )),
+                None if qty.is_zero() => {}
+                None => diffs.push(format!("{name} {key}: not in KV, exchange {qty}")),
+            }
+        }
+        let gross = dec(&acct["realized_gross"]);
+        if books.realized_gross != gross {
+            diffs.push(format!(
+                "{name} realized gross: KV {}, exchange {gross}",
+                books.realized_gross
+            ));
+        }
+        let funding = dec(&acct["funding"]);
+        if books.funding != funding {
+            diffs.push(format!(
+                "{name} funding: KV {}, exchange {funding}",
+                books.funding
+            ));
+        }
+        // Fees in the margin asset are compared in it; fees in another asset (BNB) in that asset, as
+        // the books also value them at marks into `commission`.
+        let native = books
+            .positions
+            .values()
+            .any(|p| !p.commission_native.is_empty());
+        for (asset, fee) in acct["commission"].as_object().unwrap() {
+            let ours: Decimal = if asset == "USDT" {
+                if native {
+                    continue;
+                }
+                books.commission
+            } else {
+                books
+                    .positions
+                    .values()
+                    .filter_map(|p| p.commission_native.get(asset.as_str()).copied())
+                    .sum()
+            };
+            if ours != dec(fee) {
+                diffs.push(format!(
+                    "{name} commission {asset}: KV {ours}, exchange {fee}"
+                ));
+            }
+        }
+    }
+    diffs
+}
+
+/// Fills the simulator made, over every account.
+pub fn sim_fills(state: &serde_json::Value) -> usize {
+    state["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["trades"].as_array().unwrap().len())
+        .sum()
+}
+
+/// Waits until KV equals the simulator's ground truth; panics with the differences otherwise.
+pub async fn converge(js: &async_nats::jetstream::Context, sim: &Sim, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let state = sim.state().await;
+        let diffs = differences(&state, &kv_books(js).await);
+        if diffs.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "KV books differ from the exchange after {within:?} ({} differences): {:#?}",
+            diffs.len(),
+            &diffs[..diffs.len().min(20)]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Messages on a stream's subjects matching `filter`.
+pub async fn count(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> u64 {
+    let s = js.get_stream(stream).await.unwrap();
+    let info = s.info_with_subjects(filter).await.unwrap();
+    info.map(|r| r.map(|(_, n)| n as u64).unwrap_or(0))
+        .fold(0, |a, b| async move { a + b })
+        .await
+}
