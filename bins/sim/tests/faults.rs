@@ -583,3 +583,86 @@ async fn a_burst_places_its_orders_at_once_within_the_per_account_limit() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_longer_than_one_socket_write_reaches_the_stream_whole() {
+    let sim = Running::start(QUIET).await;
+    let accounts = sim.state().await["accounts"].as_array().unwrap().len() as u64;
+    let mut ws = user_stream(&sim).await;
+    // About 300 market orders on the first account: more frames than the socket writer sends in one
+    // go, so the stream is cut into several writes.
+    sim.admin(&format!("burst?orders={}", 300 * accounts)).await;
+    let ids = |texts: &[String], kind: &str| -> std::collections::BTreeSet<(String, u64)> {
+        events(texts)
+            .iter()
+            .filter(|e| e["e"] == kind && (kind == "TRADE_LITE" || e["o"]["x"] == "TRADE"))
+            .map(|e| {
+                let o = if kind == "TRADE_LITE" { e } else { &e["o"] };
+                (
+                    o["s"].as_str().unwrap().to_owned(),
+                    o["t"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // The exchange's own record of the first account's trades, once the burst is done.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.trade_count().await == 0 {
+        assert!(Instant::now() < deadline, "no trades after a burst");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let state = sim.state().await;
+    let orders: std::collections::BTreeSet<u64> = state["accounts"][0]["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["orderId"].as_u64().unwrap())
+        .collect();
+    let expected: std::collections::BTreeSet<(String, u64)> = state["accounts"][0]["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["symbol"].as_str().unwrap().to_owned(),
+                t["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Counted as they come (the predicate sees every frame received so far).
+    let (seen, trades) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let got = read(&mut ws, 20, |r| {
+        for t in &r.texts[seen.get()..] {
+            if t.contains("\"ORDER_TRADE_UPDATE\"") && t.contains("\"x\":\"TRADE\"") {
+                trades.set(trades.get() + 1);
+            }
+        }
+        seen.set(r.texts.len());
+        trades.get() >= expected.len() && r.texts.len() >= orders.len() + 3 * expected.len()
+    })
+    .await;
+    let (lite, full) = (
+        ids(&got.texts, "TRADE_LITE"),
+        ids(&got.texts, "ORDER_TRADE_UPDATE"),
+    );
+    assert!(got.texts.len() > 600, "{} frames", got.texts.len());
+    assert!(expected.len() >= 200, "{} trades", expected.len());
+    let missing = |got: &std::collections::BTreeSet<(String, u64)>| {
+        expected
+            .difference(got)
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(missing(&lite), vec![], "trades without a TRADE_LITE");
+    assert_eq!(
+        missing(&full),
+        vec![],
+        "trades without an ORDER_TRADE_UPDATE"
+    );
+    assert_eq!((lite.len(), full.len()), (expected.len(), expected.len()));
+    // A market order is one NEW report, then per fill a TRADE_LITE, an ORDER_TRADE_UPDATE and an
+    // ACCOUNT_UPDATE: not one frame more or less.
+    assert_eq!(got.texts.len(), orders.len() + 3 * expected.len());
+    sim.stop().await;
+}
