@@ -554,18 +554,16 @@ impl AccountIngest {
 
     /// The REST snapshot: account, positions with entry prices, position mode.
     async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        // The answers come from three moments; the snapshot says so (`since` … `time`), and the books
+        // accept for each figure any state the account was in between.
         let before = self.rest.server_now();
-        let info = self.rest.account().await.context("account")?;
-        let after = self.rest.server_now();
-        let risk = self.rest.position_risk().await.context("positionRisk")?;
         let mode = self.rest.position_mode().await.context("position mode")?;
-        let snapshot = parse_snapshot(
-            &self.account,
-            &info,
-            &risk,
-            Some(&mode),
-            Timestamp(before + (after - before) / 2),
-        )?;
+        let info = self.rest.account().await.context("account")?;
+        let risk = self.rest.position_risk().await.context("positionRisk")?;
+        let after = self.rest.server_now();
+        let mut snapshot =
+            parse_snapshot(&self.account, &info, &risk, Some(&mode), Timestamp(after))?;
+        snapshot.since = Some(Timestamp(before));
         Ok(snapshot)
     }
 

@@ -192,6 +192,7 @@ mod tests {
                 update_time: Timestamp(3),
             }],
             time: Timestamp(3),
+            since: None,
         }));
         assert_eq!(i.open_symbols(&account()), vec!["XRPUSDT".to_owned()]);
     }

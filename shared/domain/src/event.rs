@@ -335,8 +335,14 @@ pub struct Snapshot {
     pub balances: Vec<SnapshotBalance>,
     /// Open positions (flat rows may be omitted: a position not listed is flat).
     pub positions: Vec<SnapshotPosition>,
-    /// The time the snapshot reflects (server time of the request).
+    /// The time the snapshot reflects: the server time when the last of its requests was answered, so
+    /// no change after it is in the figures.
     pub time: Timestamp,
+    /// When the snapshot's requests were taken over an interval: the server time before the first one.
+    /// Each figure is then the state at some moment between `since` and `time` (changes in between
+    /// may or may not be in it); `None` for a snapshot of one instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
 }
 
 /// A correction proposed by the reconciler: adopt the exchange's figure for one position or balance.

@@ -163,6 +163,7 @@ pub fn parse_snapshot(
         balances,
         positions,
         time,
+        since: None,
     })
 }
 
