@@ -32,8 +32,9 @@ impl Figure for Cash {
 }
 
 /// Whether our realized gross for a fill agrees with the exchange's `rp`: to one unit of the published
-/// place (at least 1e-8), plus the effect of an entry price known to 1e-8 on the closed quantity.
-fn realized_agrees(ours: Fx, exchange: Decimal, closed: Decimal) -> bool {
+/// place (at least 1e-8), plus the effect on the closed quantity of the exchange's entry price, which
+/// may differ from ours by the leg's entry slack (at least 1e-8).
+fn realized_agrees(ours: Fx, exchange: Decimal, closed: Decimal, slack: Decimal) -> bool {
     if ours.is_zero() && exchange.is_zero() {
         return true; // an opening fill
     }
@@ -42,7 +43,7 @@ fn realized_agrees(ours: Fx, exchange: Decimal, closed: Decimal) -> bool {
     }
     let diff = (ours.to_decimal() - exchange).abs();
     let unit = Decimal::new(1, exchange.scale().max(8));
-    let tolerance = unit + closed.abs() * Decimal::new(1, 8);
+    let tolerance = unit + closed.abs() * slack.max(Decimal::new(1, 8));
     diff <= tolerance
 }
 
@@ -117,6 +118,10 @@ struct MoneyKey {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AccountBook {
     pub(crate) account: Account,
+    /// Latest time of an event of this account (its own clock: accounts of one caller may be
+    /// delivered at different paces, e.g. one of them catching up after a gap).
+    #[serde(default)]
+    pub(crate) last_time: Timestamp,
     pub(crate) hedge: Option<bool>,
     pub(crate) symbols: HashMap<Symbol, SymbolBook, NameHash>,
     pub(crate) wallets: BTreeMap<Asset, Wallet>,
@@ -150,6 +155,7 @@ impl AccountBook {
     pub(crate) fn new(account: Account) -> Self {
         Self {
             account,
+            last_time: Timestamp::default(),
             hedge: None,
             symbols: HashMap::default(),
             wallets: BTreeMap::new(),
@@ -239,6 +245,7 @@ impl AccountBook {
     }
 
     pub(crate) fn before_event(&mut self, time: Timestamp, config: &BooksConfig) {
+        self.last_time = self.last_time.max(time);
         self.perf.roll(time, config.day_boundary_ms);
     }
 
@@ -347,7 +354,7 @@ impl AccountBook {
         let effect = pos.apply_trade(fill.side, fill.qty, fill.price, fill.time);
         let booked = match fill.realized_pnl {
             Some(rp) => {
-                if !realized_agrees(effect.gross, rp, effect.closed) {
+                if !realized_agrees(effect.gross, rp, effect.closed, effect.slack) {
                     ctx.out.push(Discrepancy {
                         account: account.clone(),
                         kind: DiscrepancyKind::Realized,
@@ -450,7 +457,7 @@ impl AccountBook {
         if !inc.has_realized
             && let Some(rp) = fill.realized_pnl
         {
-            if !realized_agrees(inc.effect.gross, rp, inc.effect.closed) {
+            if !realized_agrees(inc.effect.gross, rp, inc.effect.closed, inc.effect.slack) {
                 ctx.out.push(Discrepancy {
                     account: account.clone(),
                     kind: DiscrepancyKind::Realized,
@@ -640,11 +647,16 @@ impl AccountBook {
         }
         let fresh = !self.has_history;
         self.has_history = true;
+        let from = s.since.unwrap_or(s.time).min(s.time);
         for b in &s.balances {
             let w = self.wallets.entry(b.asset.clone()).or_default();
             match w.balance {
                 Some(balance) if !fresh => {
-                    if let Some(v) = w.check.observe(s.time, Cash(b.wallet), &Cash(balance)) {
+                    w.check.supersede(from);
+                    if let Some(v) =
+                        w.check
+                            .observe_window(from, s.time, Cash(b.wallet), &Cash(balance))
+                    {
                         w.balance = Some(resolve_wallet(
                             &self.account,
                             &b.asset,
@@ -690,8 +702,14 @@ impl AccountBook {
             if fresh || (pos.fills == 0 && pos.qty.is_zero()) {
                 pos.adopt(exchange, s.time);
                 pos.check.set_baseline(s.time, exchange);
-            } else if let Some(v) = pos.check.observe(s.time, exchange, &pos.holding()) {
-                resolve_position(&account, pos, std::iter::once(v), ctx.out);
+            } else {
+                pos.check.supersede(from);
+                if let Some(v) = pos
+                    .check
+                    .observe_window(from, s.time, exchange, &pos.holding())
+                {
+                    resolve_position(&account, pos, std::iter::once(v), ctx.out);
+                }
             }
             let delta = pos.revalue(mark);
             self.unrealized_sum += delta;
@@ -740,6 +758,16 @@ impl AccountBook {
     }
 
     /// Judges every pending exchange row stamped at or before `until`.
+    /// Whether an exchange row or a held fill waits for a verdict.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.held.is_empty()
+            || self.wallets.values().any(|w| w.check.pending_len() > 0)
+            || self
+                .symbols
+                .values()
+                .any(|sb| sb.legs.iter().flatten().any(|p| p.check.pending_len() > 0))
+    }
+
     pub(crate) fn settle(&mut self, until: Timestamp, ctx: &mut Ctx<'_>) {
         self.release_held(ctx);
         let account = self.account.clone();
@@ -872,6 +900,7 @@ fn resolve_position(
                 } else {
                     exchange.cost
                 };
+                pos.entry_slack = crate::position::entry_tolerance(exchange.entry_scale);
             }
             Verdict::Agrees { current: false, .. } => {}
             Verdict::Disagrees {

@@ -62,6 +62,10 @@ pub(crate) struct Checked<S> {
     history: VecDeque<(Timestamp, S)>,
     /// Rows waiting for a verdict, in arrival order.
     pending: Vec<(Timestamp, S)>,
+    /// Time of the latest full statement of the figure (a REST snapshot): rows stamped before it
+    /// describe a state the statement supersedes and are not judged.
+    #[serde(default)]
+    superseded: Option<Timestamp>,
 }
 
 impl<S: Figure> Default for Checked<S> {
@@ -72,6 +76,7 @@ impl<S: Figure> Default for Checked<S> {
             ties: Vec::new(),
             history: VecDeque::new(),
             pending: Vec::new(),
+            superseded: None,
         }
     }
 }
@@ -85,10 +90,22 @@ impl<S: Figure> Checked<S> {
     /// Marks the figure as adopted from the exchange as of `time`.
     pub(crate) fn set_baseline(&mut self, time: Timestamp, state: S) {
         self.baseline = Some(self.baseline.map_or(time, |b| b.max(time)));
+        self.superseded = Some(self.superseded.map_or(time, |s| s.max(time)));
         self.last_change = Some(self.last_change.map_or(time, |t| t.max(time)));
         self.ties.clear();
         self.ties.push(state);
         self.pending.clear();
+    }
+
+    /// A full statement of the figure as of `time` (a REST snapshot) is about to be observed: rows
+    /// stamped before `time`, waiting or still to come, are superseded by it and never judged.
+    /// (After a reconnect the stream may deliver rows that the snapshot already covers.)
+    pub(crate) fn supersede(&mut self, time: Timestamp) {
+        if self.superseded.is_some_and(|s| s >= time) {
+            return;
+        }
+        self.superseded = Some(time);
+        self.pending.retain(|(t, _)| *t >= time);
     }
 
     /// Rows still waiting.
@@ -157,10 +174,27 @@ impl<S: Figure> Checked<S> {
         exchange: S,
         current: &S,
     ) -> Option<Verdict<S>> {
+        self.observe_window(time, time, exchange, current)
+    }
+
+    /// An exchange figure that is the state at some moment between `from` and `to` (a REST snapshot
+    /// taken over several requests): it agrees when any state we were in during that window agrees.
+    /// Decidable once a change later than `to` is in (or on settle); until then it waits, and agrees as
+    /// soon as our state reaches it.
+    pub(crate) fn observe_window(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        exchange: S,
+        current: &S,
+    ) -> Option<Verdict<S>> {
+        if self.superseded.is_some_and(|s| to < s) {
+            return None;
+        }
         match self.last_change {
-            Some(last) if time < last => {
-                // Newer changes are in already: compare with what held at `time`.
-                let candidates = self.states_at(time);
+            Some(last) if to < last => {
+                // Newer changes are in already: compare with what held during the window.
+                let candidates = self.states_during(from, to);
                 if candidates.iter().any(|s| s.agrees(&exchange)) {
                     return Some(Verdict::Agrees {
                         exchange,
@@ -174,34 +208,31 @@ impl<S: Figure> Checked<S> {
                 Some(Verdict::Disagrees {
                     ours,
                     exchange,
-                    time,
+                    time: to,
                     stale: true,
                 })
             }
-            Some(last) if time == last => {
+            last => {
                 if current.agrees(&exchange) {
                     return Some(Verdict::Agrees {
                         exchange,
                         current: true,
                     });
                 }
-                if self.ties.iter().any(|s| s.agrees(&exchange)) {
+                // A state reached earlier in the window (ties at the latest time included).
+                let earlier = last.is_some_and(|l| l >= from)
+                    && (self.ties.iter().any(|s| s.agrees(&exchange))
+                        || self
+                            .states_during(from, to)
+                            .iter()
+                            .any(|s| s.agrees(&exchange)));
+                if earlier {
                     return Some(Verdict::Agrees {
                         exchange,
                         current: false,
                     });
                 }
-                self.pending.push((time, exchange));
-                None
-            }
-            _ => {
-                if current.agrees(&exchange) {
-                    return Some(Verdict::Agrees {
-                        exchange,
-                        current: true,
-                    });
-                }
-                self.pending.push((time, exchange));
+                self.pending.push((to, exchange));
                 None
             }
         }
@@ -247,20 +278,24 @@ impl<S: Figure> Checked<S> {
         self.pending = kept;
     }
 
-    /// The states that may have held at `time`, oldest first.
-    fn states_at(&self, time: Timestamp) -> Vec<S> {
+    /// The states that may have held at some moment from `from` to `to`, oldest first: the state
+    /// that held when the window opened, every state reached inside it, and the current time slot's
+    /// states when it lies inside.
+    fn states_during(&self, from: Timestamp, to: Timestamp) -> Vec<S> {
         let mut out = Vec::new();
-        // The last history entry at or before `time`, and every entry exactly at `time`.
         let mut best: Option<&S> = None;
         for (t, s) in &self.history {
-            if *t < time {
+            if *t < from {
                 best = Some(s);
-            } else if *t == time {
+            } else if *t <= to {
                 out.push(s.clone());
             }
         }
         if let Some(s) = best {
             out.insert(0, s.clone());
+        }
+        if self.last_change.is_some_and(|l| l >= from && l <= to) {
+            out.extend(self.ties.iter().cloned());
         }
         out
     }
@@ -386,6 +421,28 @@ mod tests {
         assert!(out.is_empty());
         c.settle(Timestamp(12), &N(5), &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn rows_older_than_a_snapshot_are_not_judged() {
+        let mut c = Checked::default();
+        change(&mut c, 10, 0, 5);
+        assert_eq!(c.observe(Timestamp(12), N(8), &N(5)), None);
+        change(&mut c, 14, 5, 6);
+        c.supersede(Timestamp(20));
+        assert_eq!(
+            c.observe(Timestamp(20), N(6), &N(6)),
+            Some(Verdict::Agrees {
+                exchange: N(6),
+                current: true
+            })
+        );
+        // A row from before the snapshot, delivered late by the stream: ignored, not pending.
+        assert_eq!(c.observe(Timestamp(15), N(99), &N(6)), None);
+        assert_eq!(c.pending_len(), 0);
+        // A newer row is judged as usual.
+        assert!(c.observe(Timestamp(21), N(7), &N(6)).is_none());
+        assert_eq!(c.pending_len(), 1);
     }
 
     #[test]

@@ -384,8 +384,22 @@ impl Books {
     /// time by which every change up to it must have arrived), and books `TRADE_LITE` fills still held
     /// one-way unless the account is known to be in hedge mode.
     pub fn settle(&mut self, until: Timestamp) -> Vec<Discrepancy> {
+        self.settle_where(until, None)
+    }
+
+    /// [`Books::settle`] for one account: what a long-running caller does once the account has been
+    /// quiet long enough for everything up to `until` to have arrived (e.g. its
+    /// [`Books::account_time`] after a few seconds without events).
+    pub fn settle_account(&mut self, account: &Account, until: Timestamp) -> Vec<Discrepancy> {
+        self.settle_where(until, Some(account))
+    }
+
+    fn settle_where(&mut self, until: Timestamp, only: Option<&Account>) -> Vec<Discrepancy> {
         let mut out = Vec::new();
         for book in self.accounts.values_mut() {
+            if only.is_some_and(|a| *a != book.account) {
+                continue;
+            }
             let mut ctx = Ctx {
                 config: &self.config,
                 market: &self.market,
@@ -397,6 +411,18 @@ impl Books {
             self.discrepancies.extend(out.iter().cloned());
         }
         out
+    }
+
+    /// The latest time of an event of `account` (its own clock).
+    pub fn account_time(&self, account: &Account) -> Option<Timestamp> {
+        self.accounts.get(account.as_str()).map(|b| b.last_time)
+    }
+
+    /// Whether some exchange row or held fill of `account` still waits for a verdict.
+    pub fn has_pending(&self, account: &Account) -> bool {
+        self.accounts
+            .get(account.as_str())
+            .is_some_and(|b| b.has_pending())
     }
 
     /// Every discrepancy found so far (when kept).

@@ -95,6 +95,10 @@ pub(crate) struct Holding {
     pub(crate) cost: Fx,
     /// Decimals of the entry price as published (exchange rows); tolerance of the comparison.
     pub(crate) entry_scale: u32,
+    /// Ours: how far the exchange's entry price may be from our exact one (see
+    /// [`Position::entry_slack`]); zero for an exchange row.
+    #[serde(default)]
+    pub(crate) slack: Decimal,
 }
 
 impl Holding {
@@ -108,6 +112,7 @@ impl Holding {
                 Fx::product(entry, qty.abs())
             },
             entry_scale: entry.scale(),
+            slack: Decimal::ZERO,
         }
     }
 
@@ -130,14 +135,20 @@ impl Figure for Holding {
             return true;
         }
         // |entry − ep| ≤ tol  ⇔  |cost − ep·|q|| ≤ tol·|q|
-        (self.cost - exchange.cost).abs()
-            <= Fx::product(entry_tolerance(exchange.entry_scale), self.qty.abs())
+        let tolerance = entry_tolerance(exchange.entry_scale).max(self.slack);
+        (self.cost - exchange.cost).abs() <= Fx::product(tolerance, self.qty.abs())
     }
 }
 
+/// How much the exchange's entry price may move away from the exact average with each fill that adds
+/// to a position: the exchange keeps its entry price rounded to 8 decimals and averages the next fill
+/// into that rounded figure, so the difference grows by up to one unit of the 8th decimal per adding
+/// fill (less in fact: the older part of the difference shrinks with the weight of the old quantity).
+const SLACK_PER_ADD: Decimal = Decimal::from_parts(1, 0, 0, false, 8);
+
 /// Binance publishes entry prices with 5 (older payloads) to 8 decimals and trims trailing zeros, so a
 /// value is trusted to one unit of its last published place, and never to less than 1e-8.
-fn entry_tolerance(scale: u32) -> Decimal {
+pub(crate) fn entry_tolerance(scale: u32) -> Decimal {
     let scale = scale.clamp(5, 8);
     Decimal::new(1, scale)
 }
@@ -155,6 +166,9 @@ pub(crate) struct FillEffect {
     pub(crate) closing_cycle: Option<u32>,
     /// The cycle the opening part belongs to.
     pub(crate) opening_cycle: Option<u32>,
+    /// The leg's entry slack when the closing part realized against it.
+    #[serde(default)]
+    pub(crate) slack: Decimal,
 }
 
 /// One position leg.
@@ -166,6 +180,11 @@ pub struct Position {
     pub(crate) qty: Decimal,
     /// `|qty| × entry price`, exact for fills that add to the position.
     pub(crate) cost: Fx,
+    /// A bound on how far the exchange's own entry price may be from ours (`cost / |qty|`): zero when
+    /// the position opens at one price, reset to the published precision when an exchange figure is
+    /// adopted, grown by [`SLACK_PER_ADD`] with every fill that adds to the position.
+    #[serde(default)]
+    pub(crate) entry_slack: Decimal,
     /// Realized figures over all cycles (and funding booked outside any cycle).
     pub(crate) totals: Totals,
     /// Commission in assets other than the margin asset (e.g. BNB), beside its valuation above.
@@ -188,6 +207,7 @@ impl Position {
             margin_asset,
             qty: Decimal::ZERO,
             cost: Fx::ZERO,
+            entry_slack: Decimal::ZERO,
             totals: Totals::default(),
             commission_native: Vec::new(),
             fills: 0,
@@ -205,6 +225,7 @@ impl Position {
             qty: self.qty,
             cost: self.cost,
             entry_scale: 28,
+            slack: self.entry_slack,
         }
     }
 
@@ -319,6 +340,11 @@ impl Position {
         let increasing =
             self.qty.is_zero() || self.qty.is_sign_positive() == delta.is_sign_positive();
         if increasing {
+            self.entry_slack = if self.qty.is_zero() {
+                Decimal::ZERO
+            } else {
+                self.entry_slack + SLACK_PER_ADD
+            };
             let after = self.qty.abs() + qty;
             // The entry price becomes the quantity-weighted average: cost / |qty|.
             self.cost += Fx::product(price, qty);
@@ -332,9 +358,11 @@ impl Position {
                 gross: Fx::ZERO,
                 closing_cycle: None,
                 opening_cycle: Some(id),
+                slack: Decimal::ZERO,
             };
         }
         // Reducing: the entry price stays, the closed part realizes against it.
+        let slack = self.entry_slack;
         let held = self.qty.abs();
         let closed = qty.min(held);
         let long = self.qty.is_sign_positive();
@@ -364,6 +392,7 @@ impl Position {
                 // One-way flip through zero: the remainder opens at the fill price.
                 self.qty = signed(side, opened);
                 self.cost = Fx::product(price, opened);
+                self.entry_slack = Decimal::ZERO;
                 let cycle = self.ensure_cycle(time);
                 cycle.max_qty = opened;
                 opening_cycle = Some(cycle.id);
@@ -375,6 +404,7 @@ impl Position {
             gross,
             closing_cycle,
             opening_cycle,
+            slack,
         }
     }
 
@@ -471,6 +501,7 @@ impl Position {
     pub(crate) fn adopt(&mut self, holding: Holding, time: Timestamp) {
         let was_flat = self.qty.is_zero();
         self.qty = holding.qty;
+        self.entry_slack = entry_tolerance(holding.entry_scale);
         self.cost = if holding.qty.is_zero() {
             Fx::ZERO
         } else {

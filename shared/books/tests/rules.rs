@@ -623,6 +623,7 @@ fn snapshot_sets_a_baseline_and_fills_before_it_are_not_applied_again() {
             update_time: f.time,
         }],
         time: f.time,
+        since: None,
     }));
     assert_eq!(b.apply(&Event::Fill(f)).outcome, Outcome::BeforeBaseline);
     b.apply(&Event::Fill(fill(
@@ -649,6 +650,7 @@ fn a_later_snapshot_checks_and_corrects() {
         balances: vec![],
         positions: vec![],
         time: Timestamp(1_800_000_000_000),
+        since: None,
     }));
     b.settle(Timestamp(i64::MAX));
     let ds = b.discrepancies();
@@ -696,4 +698,140 @@ fn a_trade_lite_never_completed_is_forgotten_after_4096_newer_ones() {
     assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("4098"));
     let recent = fill(4000, "BTCUSDT", Buy, Both, "1", "100", "2");
     assert_eq!(b.apply(&Event::Fill(recent)).outcome, Outcome::Enriched);
+}
+
+/// The exchange keeps its entry price rounded to 8 decimals and averages each new fill into that
+/// rounded figure; its `rp` and `ep` drift from the exact average by a few units of the 8th decimal
+/// over many adds. That is not a disagreement, while a real one still is.
+#[test]
+fn an_exchange_entry_rounded_after_every_add_is_not_a_discrepancy() {
+    let round8 = |x: rust_decimal::Decimal| {
+        x.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::MidpointNearestEven)
+    };
+    let mut b = books();
+    // The exchange's figures, computed its way.
+    let (mut qty, mut entry) = (d("0"), d("0"));
+    let prices = [
+        "50000.1", "50000.3", "49999.7", "50001.9", "50000.2", "49999.9", "50003.1",
+    ];
+    let mut id = 0;
+    for round in 0..6 {
+        for (i, p) in prices.iter().enumerate() {
+            id += 1;
+            let q = d(["0.003", "0.007", "0.011", "0.013"][(i + round) % 4]);
+            entry = round8((entry * qty + d(p) * q) / (qty + q));
+            qty += q;
+            b.apply(&Event::Fill(with_rp(
+                fill(id, "BTCUSDT", Buy, Both, &q.to_string(), p, "0"),
+                "0",
+            )));
+        }
+        let t = Timestamp(1_700_000_000_000 + id as i64 * 1000);
+        b.apply(&position_row(
+            "BTCUSDT",
+            Both,
+            &qty.to_string(),
+            &entry.to_string(),
+            t,
+        ));
+    }
+    // Closing at the exchange's rounded entry: its `rp` differs from ours in the 8th decimal.
+    id += 1;
+    let close = d("0.029");
+    let rp = round8((d("50010.7") - entry) * close);
+    b.apply(&Event::Fill(with_rp(
+        fill(id, "BTCUSDT", Sell, Both, "0.029", "50010.7", "0"),
+        &rp.to_string(),
+    )));
+    b.settle(Timestamp(i64::MAX));
+    assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
+    assert_eq!(leg(&b, "BTCUSDT", Both).realized_gross(), rp);
+
+    // A realized figure off by a cent is still reported.
+    id += 1;
+    let rp = round8((d("50010.7") - entry) * close) + d("0.01");
+    b.apply(&Event::Fill(with_rp(
+        fill(id, "BTCUSDT", Sell, Both, "0.029", "50010.7", "0"),
+        &rp.to_string(),
+    )));
+    assert_eq!(b.discrepancies().len(), 1);
+    assert_eq!(b.discrepancies()[0].kind, DiscrepancyKind::Realized);
+}
+
+/// A snapshot of one BTCUSDT leg of `qty` requested from `first`'s time to one second after `inside`'s.
+fn windowed_snapshot(qty: &str, first: &Fill, inside: &Fill) -> Event {
+    Event::Snapshot(Snapshot {
+        account: account(),
+        hedge_mode: Some(false),
+        balances: vec![],
+        positions: vec![SnapshotPosition {
+            symbol: sym("BTCUSDT"),
+            side: Both,
+            qty: d(qty),
+            entry_price: d("50000"),
+            margin_asset: Some(asset("USDT")),
+            update_time: inside.time,
+        }],
+        time: Timestamp(inside.time.0 + 1000),
+        since: Some(first.time),
+    })
+}
+
+/// A REST snapshot is taken over several requests: a fill inside that window may be in it, and its
+/// report may come after the snapshot; rows the snapshot supersedes are not judged.
+#[test]
+fn a_snapshot_taken_over_a_window_agrees_with_any_state_inside_it() {
+    let mut b = books();
+    let first = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0");
+    b.apply(&Event::Fill(first.clone()));
+    let inside = fill(2, "BTCUSDT", Buy, Both, "1", "50000", "0");
+    // Requests from t(1) to t(3); positionRisk answered after the second fill (at t(2)).
+    b.apply(&windowed_snapshot("2", &first, &inside));
+    // The stream delivers the second fill after the snapshot, then a row from before the snapshot.
+    b.apply(&Event::Fill(inside.clone()));
+    b.apply(&position_row("BTCUSDT", Both, "1", "50000", first.time));
+    b.apply(&Event::Fill(fill(
+        4, "BTCUSDT", Sell, Both, "2", "50000", "0",
+    )));
+    b.settle(Timestamp(i64::MAX));
+    assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
+    assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("0"));
+
+    // The same snapshot claiming 3 disagrees with every state in its window.
+    let mut b = books();
+    b.apply(&Event::Fill(first.clone()));
+    b.apply(&windowed_snapshot("3", &first, &inside));
+    b.apply(&Event::Fill(inside));
+    b.apply(&Event::Fill(fill(
+        4, "BTCUSDT", Sell, Both, "1", "50000", "0",
+    )));
+    assert_eq!(b.discrepancies().len(), 1, "{:?}", b.discrepancies());
+    assert_eq!(b.discrepancies()[0].kind, DiscrepancyKind::Position);
+}
+
+/// An account's own clock: settling one account leaves another's waiting rows alone.
+#[test]
+fn settling_one_account_leaves_the_others_waiting() {
+    let mut b = books();
+    let other = Account::new("other").unwrap();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    let late = Timestamp(1_700_000_000_000 + 9_000);
+    b.apply(&position_row("BTCUSDT", Both, "2", "50000", late));
+    let mut theirs = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0");
+    theirs.account = other.clone();
+    theirs.time = Timestamp(1_800_000_000_000);
+    b.apply(&Event::Fill(theirs));
+    assert!(b.has_pending(&account()));
+    assert_eq!(b.account_time(&account()), Some(late));
+    assert!(b.settle_account(&other, Timestamp(i64::MAX)).is_empty());
+    assert!(
+        b.has_pending(&account()),
+        "another account's settle judged nothing here"
+    );
+    let found = b.settle_account(&account(), late);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].ours, found[0].exchange), (d("1"), d("2")));
+    assert!(!b.has_pending(&account()));
 }
