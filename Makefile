@@ -1,5 +1,5 @@
 # Shortcuts; each target is one command a newcomer can also run by hand.
-.PHONY: test bench build fmt sim
+.PHONY: test bench build fmt sim demo
 
 ## The whole test suite (what CI runs).
 test:
@@ -22,3 +22,8 @@ fmt:
 ## The exchange simulator with generated activity on three accounts (Ctrl-C stops it).
 sim:
 	cargo run --release -p acctmon-sim -- --listen 127.0.0.1:8090
+
+## The whole system on this machine: installs nats-server when missing, builds every binary, runs
+## `acctmon demo` (nats-server, the simulator, ingest, the processor) until Ctrl-C; `make demo ARGS="--for 5m"`.
+demo:
+	./scripts/demo.sh $(ARGS)

@@ -26,7 +26,7 @@ pub struct NatsArgs {
 }
 
 impl NatsArgs {
-    async fn connect(&self) -> Result<async_nats::Client> {
+    pub(crate) async fn connect(&self) -> Result<async_nats::Client> {
         let config = NatsConfig {
             urls: self.urls.clone(),
             ..NatsConfig::default()

@@ -6,9 +6,15 @@
 //! Both read NDJSON, one JSON array of frames, or one JSON object; combined-stream framing
 //! (`{"stream":…,"data":…}`) and `!markPrice@arr` arrays are accepted. A frame that cannot be decoded is
 //! reported on stderr with its line number and skipped; the exit status is then 1.
+//!
+//! - `acctmon status`: the live books from KV `accounts` and `positions`, as a table or JSON ([`status`]).
+//! - `acctmon demo`: nats-server, the simulator, ingest and the processor on loopback ([`demo`]).
 
 pub mod bus;
+pub mod demo;
 pub mod frames;
+pub mod replay;
+pub mod status;
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
@@ -46,10 +52,39 @@ pub enum Command {
     /// "stats" and "discrepancies" (and, with --details, "accounts" and "cycles"); decimals are strings
     /// without trailing zeros.
     Books(BooksArgs),
+    /// Print the live books from KV: per account its balances, equity, risk and realized P&L, then its
+    /// positions.
+    ///
+    /// Reads KV `accounts` (each account's summary) and `positions` (each leg) as the processor last
+    /// wrote them. Decimals are printed exactly as stored. Closed legs (quantity 0) are left out of the
+    /// table and summed in one line per account (how many, their realized net); --all lists them.
+    /// --json prints one document with every account's summary and every leg, closed ones included.
+    /// Fails with one line when NATS cannot be reached, the buckets do not exist yet, or --account
+    /// names an account KV does not know.
+    Status(status::StatusArgs),
+    /// Run the whole pipeline on this machine for a first look: nats-server, the simulator, ingest and
+    /// the processor, until Ctrl-C.
+    ///
+    /// Starts nats-server (from PATH or /usr/sbin) with JetStream in a temporary directory on a free
+    /// loopback port, unless --nats-url is given and answers; acctmon-sim with generated activity on
+    /// three accounts (one-way, hedge mode, fees in BNB); acctmon-ingest and acctmon-processor. The
+    /// binaries are taken from the directory of this executable, else from PATH. With
+    /// BINANCE_API_KEY and BINANCE_API_SECRET in the environment (and no --simulate), ingest follows
+    /// that Binance account (see --venue) instead of the simulator. Once everything is ready it prints
+    /// what to look at; Ctrl-C or SIGTERM (or the end of --for) stops every process it started and
+    /// removes its temporary directory (logs included).
+    Demo(demo::DemoArgs),
     /// Create the JetStream topology (streams, KV buckets) or bring it up to date; idempotent.
     Init(bus::InitArgs),
     /// Print the messages of a subject as JSON lines, live or from a stream sequence or time.
     Tail(bus::TailArgs),
+    /// Rebuild one account's books from EVENTS and print them like `acctmon books`.
+    ///
+    /// Reads the account's events with an ordered consumer (a progress bar on a terminal). With
+    /// --diff, compares the rebuilt books with the live books in KV and prints every difference
+    /// (exit status 1 when there is one); with --republish PREFIX, also copies the selected events
+    /// to another subject prefix.
+    Replay(replay::ReplayArgs),
 }
 
 /// Arguments of `acctmon decode`.
@@ -85,8 +120,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode(&args),
         Command::Books(args) => books(&args),
+        Command::Status(args) => runtime()?.block_on(status::status(&args)),
+        Command::Demo(args) => runtime()?.block_on(demo::demo(&args)),
         Command::Init(args) => runtime()?.block_on(bus::init(&args)),
         Command::Tail(args) => runtime()?.block_on(bus::tail(&args)),
+        Command::Replay(args) => runtime()?.block_on(replay::replay(&args)),
     }
 }
 
