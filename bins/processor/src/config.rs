@@ -33,7 +33,8 @@ pub struct Config {
     pub seen_ids_per_symbol: usize,
     /// Start of the trading day, `HH:MM` UTC.
     pub day_boundary: String,
-    /// Exchange rows still waiting for their fill are judged once the stream is this far past them.
+    /// Exchange rows still waiting for the change that decides them are judged once their account has
+    /// had no event for this long.
     #[serde(with = "humantime_serde")]
     pub settle_grace: Duration,
 }

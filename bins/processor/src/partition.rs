@@ -94,6 +94,8 @@ struct Slot {
     mark_dirty: bool,
     last_mark_publish: Instant,
     last_state_write: Instant,
+    /// When the partition last applied an event of the account.
+    last_event_at: Instant,
 }
 
 impl Slot {
@@ -107,6 +109,7 @@ impl Slot {
             mark_dirty: true,
             last_mark_publish: Instant::now(),
             last_state_write: Instant::now(),
+            last_event_at: Instant::now(),
         }
     }
 }
@@ -338,19 +341,28 @@ impl Partition {
         let mut recon_out = Vec::new();
         if self.last_settle.elapsed() >= SETTLE_EVERY {
             self.last_settle = Instant::now();
-            let until = Timestamp(
-                self.books.last_time().0 - self.shared.config.settle_grace.as_millis() as i64,
-            );
-            let held: Vec<Account> = self
+            // An exchange row waits for the change that decides it; an account quiet for the grace
+            // has delivered everything up to its latest event, so what still waits is judged then.
+            // (Event times of one account are not a clock to settle by: after a reconnect, buffered
+            // live events older than the backfill's snapshot follow it.)
+            let grace = self.shared.config.settle_grace;
+            let quiet: Vec<Account> = self
                 .slots
-                .keys()
+                .iter()
+                .filter(|(a, s)| s.last_event_at.elapsed() >= grace && self.books.has_pending(a))
+                .map(|(a, _)| a.clone())
+                .collect();
+            let held: Vec<Account> = quiet
+                .iter()
                 .filter(|a| self.books.held_fills(a) > 0)
                 .cloned()
                 .collect();
-            let found = self.books.settle(until);
-            for d in &found {
-                touched.insert(d.account.clone());
-                recon_out.push((d.clone(), 0u64));
+            for account in &quiet {
+                let until = self.books.account_time(account).unwrap_or_default();
+                for d in self.books.settle_account(account, until) {
+                    touched.insert(d.account.clone());
+                    recon_out.push((d, 0u64));
+                }
             }
             touched.extend(held);
         }
@@ -443,6 +455,7 @@ impl Partition {
                 .inc();
             slot.applied_seq = seq;
             slot.event_time = slot.event_time.max(event.time().0);
+            slot.last_event_at = Instant::now();
             found.extend(applied.discrepancies.into_iter().map(|d| (d, seq)));
             by_account.entry(account).or_default().push((seq, event));
         }

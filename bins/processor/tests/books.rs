@@ -31,7 +31,7 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
     let nats = NatsServer::start();
     let sim = sim().await;
     let ingest = Ingest::start(&nats, &sim).await;
-    let processor = Processor::start(&nats, "one", "");
+    let mut processor = Processor::start(&nats, "one", "");
     processor.ready().await;
 
     trade(&sim, 2_800, Duration::from_secs(16)).await;
@@ -52,11 +52,18 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     converge(&js, &sim, Duration::from_secs(60)).await;
-    // Zero discrepancies on this consistent stream is not reached yet: under bursts of market orders the
-    // books judge some exchange rows before a late fill arrives and report them (the figures still
-    // converge to the exchange's, as checked above). Counted here so the figure stays visible.
+    // Reported on RECON: each one is a disagreement the books found with a figure of the exchange.
+    // The residue left on this consistent stream is counted and printed (see the README's status).
     let reported = count(&js, "RECON", "trading.recon.>").await;
     eprintln!("discrepancies reported: {reported}");
+
+    // The books rebuilt from EVENTS alone equal the live books in KV.
+    for account in ACCOUNTS {
+        let rebuilt = replay(&nats, account, true).await;
+        let (live, differences) = rebuilt.diff.expect("compared");
+        assert!(live.applied_seq > 0);
+        assert_eq!(differences, vec![], "replay --diff of {account}");
+    }
     assert!(count(&js, "PNL", "trading.pnl.*.summary").await > 0);
     assert!(
         processor
@@ -64,11 +71,40 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
             .await
             >= fills as f64
     );
+    // A difference planted in KV is found (the processor stopped first, so that it cannot overwrite it).
+    assert!(processor.terminate().success());
+    let positions = js.get_key_value("positions").await.unwrap();
+    let key = "a.BTCUSDT.BOTH";
+    let mut view: acctmon_bus::pnl::PositionPnl =
+        rmp_serde::from_slice(&positions.get(key).await.unwrap().expect("a BTCUSDT leg")).unwrap();
+    view.qty += rust_decimal::Decimal::ONE;
+    positions
+        .put(key, rmp_serde::to_vec_named(&view).unwrap().into())
+        .await
+        .unwrap();
+    let (_, differences) = replay(&nats, "a", true).await.diff.expect("compared");
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(
+        (differences[0].what.as_str(), differences[0].field),
+        (key, "qty")
+    );
+    assert_eq!(
+        differences[0]
+            .live
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+            - differences[0]
+                .replayed
+                .parse::<rust_decimal::Decimal>()
+                .unwrap(),
+        rust_decimal::Decimal::ONE
+    );
+
     ingest.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: funding and wallets drift from the exchange's across processor kills and a server restart"]
+#[ignore = "fails: after kills, replicas and a server restart, funding can end a few USDT off and one hedge leg a fill off"]
 async fn kv_books_survive_kills_replicas_and_a_server_restart() {
     let _serial = SERIAL.lock().await;
     let mut nats = NatsServer::start();
@@ -130,7 +166,6 @@ async fn kv_books_survive_kills_replicas_and_a_server_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: the planted wallet drift is not yet found on RECON as a wallet report of -12.5"]
 async fn silent_drift_is_reported_on_recon_and_the_books_adopt_the_exchange() {
     let _serial = SERIAL.lock().await;
     let nats = NatsServer::start();
@@ -144,30 +179,45 @@ async fn silent_drift_is_reported_on_recon_and_the_books_adopt_the_exchange() {
     let js = async_nats::jetstream::new(client);
     converge(&js, &sim, Duration::from_secs(30)).await;
     // The exchange changes a wallet with no event; the next balance row shows it.
+    let before = wallet_reports(&js).await.len();
     sim.admin("drift?account=a&asset=USDT&amount=-12.5").await;
     trade(&sim, 40, Duration::from_secs(1)).await;
-    wait_for_recon(&js).await;
+    wait_for_recon(&js, before).await;
     converge(&js, &sim, Duration::from_secs(30)).await;
 
-    let stream = js.get_stream("RECON").await.unwrap();
-    let msg = stream
-        .get_last_raw_message_by_subject("trading.recon.a.wallet")
-        .await
-        .unwrap();
-    let report: acctmon_bus::pnl::ReconReport = rmp_serde::from_slice(&msg.payload).unwrap();
-    assert_eq!(report.account.as_str(), "a");
-    assert_eq!(report.subject, "USDT");
-    assert_eq!(report.exchange - report.ours, "-12.5".parse().unwrap());
+    // Reported, and adopted: what the books corrected since the drift adds up to it (a row the books
+    // judged between two fills of one millisecond is reported and put right by the next one).
+    let reports = wallet_reports(&js).await;
+    let since: Vec<_> = reports[before..].iter().collect();
+    assert!(!since.is_empty());
+    assert!(since.iter().all(|r| r.subject == "USDT"));
+    let corrected: rust_decimal::Decimal = since.iter().map(|r| r.exchange - r.ours).sum();
+    assert_eq!(corrected, "-12.5".parse().unwrap(), "{since:#?}");
     ingest.stop().await;
 }
 
-async fn wait_for_recon(js: &async_nats::jetstream::Context) {
+async fn wait_for_recon(js: &async_nats::jetstream::Context, before: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while count(js, "RECON", "trading.recon.a.wallet").await == 0 {
+    while wallet_reports(js).await.len() <= before {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no wallet discrepancy on RECON"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Every `trading.recon.a.wallet` report so far, in order.
+async fn wallet_reports(js: &async_nats::jetstream::Context) -> Vec<acctmon_bus::pnl::ReconReport> {
+    let stream = js.get_stream("RECON").await.unwrap();
+    let last = stream.get_info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        if let Ok(m) = stream.get_raw_message(seq).await
+            && m.subject.as_str() == "trading.recon.a.wallet"
+        {
+            out.push(rmp_serde::from_slice(&m.payload).unwrap());
+        }
+    }
+    out
 }

@@ -137,7 +137,7 @@ pub struct ReconReport {
     pub schema: String,
     /// Account alias.
     pub account: Account,
-    /// What disagreed (`realized_pnl`, `position`, `wallet` …).
+    /// What disagreed (`realized`, `position`, `entry_price`, `wallet`).
     pub kind: String,
     /// Symbol or asset concerned.
     pub subject: String,

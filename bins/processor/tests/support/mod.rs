@@ -397,3 +397,19 @@ pub async fn count(js: &async_nats::jetstream::Context, stream: &str, filter: &s
         .fold(0, |a, b| async move { a + b })
         .await
 }
+
+/// `acctmon replay --account <account> [--diff]` against `nats`, without printing.
+pub async fn replay(nats: &NatsServer, account: &str, diff: bool) -> acctmon_cli::replay::Rebuilt {
+    use clap::Parser as _;
+    let mut args = vec!["acctmon", "replay", "--account", account];
+    if diff {
+        args.push("--diff");
+    }
+    let url = nats.url();
+    args.extend(["--nats-url", url.as_str()]);
+    let cli = acctmon_cli::Cli::parse_from(args);
+    let acctmon_cli::Command::Replay(args) = cli.command else {
+        unreachable!("parsed as replay")
+    };
+    acctmon_cli::replay::rebuild(&args).await.unwrap()
+}
