@@ -463,14 +463,20 @@ impl AccountIngest {
             let Some(mut frame) = frame else {
                 return Ok(SessionEnd::Disconnected);
             };
-            // Take what is queued, up to a burst, then settle acks only when idle.
-            for _ in 0..BURST {
+            // Take what is queued, up to a burst, then settle acks only when idle. The limit is
+            // checked before taking the next frame: a frame taken is a frame handled.
+            let mut handled = 0;
+            loop {
                 let Frame::Text(text, received) = frame else {
                     return Ok(SessionEnd::Disconnected);
                 };
                 last_received = received;
                 if self.handle_frame(&text, received, &mut events).await? {
                     return Ok(SessionEnd::Expired);
+                }
+                handled += 1;
+                if handled >= BURST {
+                    break;
                 }
                 match frames.try_recv() {
                     Ok(next) => frame = next,
