@@ -183,13 +183,9 @@ pub async fn pump(
                         }
                     }
                     burst += 1;
-                    // The limit is checked before taking the next item: one taken is one sent.
-                    if burst >= MAX_BURST {
-                        break;
-                    }
                     match source.next().now_or_never() {
-                        Some(more) => next = more,
-                        None => break,
+                        Some(more) if burst < MAX_BURST => next = more,
+                        _ => break,
                     }
                 }
                 if tx.flush().await.is_err() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use acctmon_bus::envelope::Envelope;
 use acctmon_bus::subject::EventSubject;
 use acctmon_domain::{Event, FillSource};
-use acctmon_testkit::{Sim, wait_until};
+use acctmon_testkit::Sim;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use futures_util::StreamExt;
 
@@ -287,19 +287,25 @@ pub async fn assert_exact_trade_list(
                 .map(move |(s, id)| (a.to_string(), s.clone(), *id))
         })
         .collect();
-    wait_until(
-        Duration::from_secs(60),
-        "every trade is on EVENTS",
-        || async {
-            let events = read_events(nats).await;
-            let got: BTreeSet<(String, String, u64)> = stream_fills(&events)
-                .into_iter()
-                .flat_map(|(a, v)| v.into_iter().map(move |(s, id, _)| (a.clone(), s, id)))
-                .collect();
-            want.is_subset(&got)
-        },
-    )
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = read_events(nats).await;
+        let got: BTreeSet<(String, String, u64)> = stream_fills(&events)
+            .into_iter()
+            .flat_map(|(a, v)| v.into_iter().map(move |(s, id, _)| (a.clone(), s, id)))
+            .collect();
+        if want.is_subset(&got) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let missing: Vec<_> = want.difference(&got).take(10).collect();
+            panic!(
+                "after 60s, {} trades are not on EVENTS, e.g. {missing:?}",
+                want.difference(&got).count()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let events = read_events(nats).await;
     for (_, e) in &events {
         if let Event::Stream(n) = &e.event
