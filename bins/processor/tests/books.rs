@@ -57,7 +57,19 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
     let reported = count(&js, "RECON", "trading.recon.>").await;
     eprintln!("discrepancies reported: {reported}");
 
-    // The books rebuilt from EVENTS alone equal the live books in KV.
+    // The books rebuilt from EVENTS alone equal the live books in KV, once nothing moves: ingest stopped
+    // (the exchange keeps paying funding) and the processor past its settle grace.
+    ingest.stop().await;
+    let applied = || processor.metric("acctmon_processor_events_applied_total");
+    let mut last = applied().await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let now = applied().await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     for account in ACCOUNTS {
         let rebuilt = replay(&nats, account, true).await;
         let (live, differences) = rebuilt.diff.expect("compared");
@@ -99,8 +111,6 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
                 .unwrap(),
         rust_decimal::Decimal::ONE
     );
-
-    ingest.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
