@@ -1,0 +1,741 @@
+//! The whole pipeline, exchange to published P&L: the simulator, ingest, `EVENTS`, the processor (its
+//! own process, the release binary), KV and `trading.pnl.>`, on one nats-server.
+//!
+//! `cargo bench -p acctmon-processor --bench pipeline [-- ROUNDS [ACCOUNTS]]` (defaults: 3 rounds, 8
+//! accounts) prints:
+//!
+//! - `pipeline/burst`: fills and events per second from the simulator's bursts of market orders
+//!   (`POST /_sim/burst`, the most each account's stream buffer holds) to the processor having applied
+//!   every event and published its last P&L: timed from the last check before the burst's first event
+//!   is stored on `EVENTS` (the exchange generates a burst before delivering it) to the last change of
+//!   `EVENTS`, of the processor's applied count or of the `PNL` stream, once the applied count has
+//!   reached the stream's. Ingest and the processor share the machine's cores;
+//! - `jetstream/raw`: a bare publisher on the same server once the pipeline has stopped, as ingest's
+//!   benchmark measures it (messages of the average stored event size, a `Nats-Msg-Id` each, as many
+//!   acks in flight as ingest's publish window), and the ratio of the pipeline's events per second to
+//!   it (target: at least 30 %);
+//! - `pipeline/latency`: generated activity (`POST /_sim/activity`) at the rate that gives about
+//!   1 000 fills per second (measured on `EVENTS` fill subjects), mark prices followed; for ~20 s every
+//!   `trading.pnl.*.position.>` message a core subscriber receives gives `receive time − event_time`
+//!   (the exchange time of the latest event applied), in ms; mark-driven republishes (`Nats-Msg-Id`
+//!   ending in `:m<ms>`) carry an older event time and are left out (target: p99 under 10 ms);
+//! - `processor/rss`: the processor's resident memory (`VmRSS`, and its peak `VmHWM`) once 100
+//!   hedge-mode accounts hold 20 position legs each (10 symbols long and short: the simulator's own
+//!   symbols, and more given marks through `POST /_sim/mark`, opened by signed REST orders) after a
+//!   burst of history (target: under 100 MB).
+#![allow(
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss,
+    reason = "rates, latencies and megabytes printed by a benchmark, not amounts of money"
+)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use acctmon_bus::pnl::PositionPnl;
+use acctmon_bus::topology::names;
+use acctmon_testkit::{NatsServer, free_port, wait_until};
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use tokio_util::sync::CancellationToken;
+
+/// How long every count must hold still for a burst to count as done.
+const SETTLED: Duration = Duration::from_millis(750);
+/// Fills per second the latency run aims at.
+const LATENCY_FILLS_PER_SEC: f64 = 1000.0;
+/// How long the latency run listens.
+const LATENCY_WINDOW: Duration = Duration::from_secs(20);
+/// Accounts of the memory run.
+const RSS_ACCOUNTS: usize = 100;
+/// Market orders per account in the memory run's burst of history.
+const RSS_HISTORY_PER_ACCOUNT: u64 = 200;
+/// Symbols of the memory run: name, mark to give it (`None`: the simulator has one), quantity per order.
+const RSS_SYMBOLS: [(&str, Option<&str>, &str); 10] = [
+    ("BTCUSDT", None, "0.002"),
+    ("ETHUSDT", None, "0.03"),
+    ("SOLUSDT", None, "0.5"),
+    ("BNBUSDT", None, "0.2"),
+    ("XRPUSDT", Some("0.6"), "150"),
+    ("DOGEUSDT", Some("0.15"), "600"),
+    ("ADAUSDT", Some("0.45"), "200"),
+    ("AVAXUSDT", Some("35"), "3"),
+    ("LINKUSDT", Some("15"), "6"),
+    ("DOTUSDT", Some("7"), "15"),
+];
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse::<u64>().ok());
+    let rounds = args.next().unwrap_or(3).max(1);
+    let accounts = usize::try_from(args.next().unwrap_or(8).max(1))?;
+    println!(
+        "pipeline: simulator → ingest → EVENTS → acctmon-processor (own process) → KV + trading.pnl, one nats-server\n\
+         - pipeline/burst: fills/s and events/s from a burst's first stored event to the processor's last P&L\n\
+         - jetstream/raw: bare publisher on the same server, same message size, ids and acks in flight; pipeline/raw target ≥ 30 %\n\
+         - pipeline/latency: trading.pnl position messages, receive time − event_time, at ~1 000 fills/s (target p99 < 10 ms)\n\
+         - processor/rss: processor resident memory with {RSS_ACCOUNTS} accounts × 20 legs (target < 100 MB)"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench")
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        burst(rounds, accounts).await?;
+        latency(accounts).await?;
+        rss().await
+    })
+}
+
+/// The simulator on a thread of its own: a real exchange does not share ingest's runtime.
+struct SimThread {
+    base: String,
+    stop: CancellationToken,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl SimThread {
+    fn start(args: Vec<String>) -> anyhow::Result<SimThread> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let config = acctmon_sim::server::Config::from_args(args)?;
+        let stop = CancellationToken::new();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new().name("sim".into()).spawn(
+                move || -> anyhow::Result<()> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        acctmon_sim::server::run(config, listener, async move {
+                            stop.cancelled().await;
+                        })
+                        .await
+                        .map_err(anyhow::Error::msg)
+                    })
+                },
+            )?
+        };
+        Ok(SimThread { base, stop, thread })
+    }
+
+    fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("simulator thread panicked"))?
+    }
+}
+
+/// The `acctmon-processor` binary running against one nats-server.
+struct Processor {
+    child: Child,
+    admin: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Processor {
+    fn start(nats_url: &str) -> anyhow::Result<Processor> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let config = dir.path().join("processor.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "admin_listen = \"127.0.0.1:{port}\"\nlog_filter = \"warn\"\ninstance = \"bench\"\n[nats]\nurls = [\"{nats_url}\"]\n"
+            ),
+        )?;
+        let log = dir.path().join("processor.log");
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_acctmon-processor"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out))
+            .spawn()?;
+        Ok(Processor {
+            child,
+            admin: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// Its resident memory and the peak of it, in bytes, from `/proc/<pid>/status`.
+    fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .ok_or_else(|| anyhow::anyhow!("no {name} in /proc/<pid>/status"))?;
+            let kb: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .ok_or_else(|| anyhow::anyhow!("malformed {line:?}"))?
+                .parse()?;
+            Ok(kb * 1024)
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Everything of one run: nats-server, simulator, ingest (in this process), the processor.
+struct Pipeline {
+    nats: NatsServer,
+    sim: SimThread,
+    ingest_stop: CancellationToken,
+    ingest: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ingest_admin: String,
+    processor: Processor,
+    js: jetstream::Context,
+    client: async_nats::Client,
+    http: reqwest::Client,
+    publish_window: usize,
+    duplicate_window: Duration,
+}
+
+impl Pipeline {
+    /// Starts every part; `accounts` are the simulator's `NAME[:hedge][:bnb]`.
+    async fn start(accounts: &[String], marks: bool) -> anyhow::Result<Pipeline> {
+        let nats = NatsServer::start();
+        let mut sim_args: Vec<String> = ["--fills-per-sec", "0", "--weight-limit", "100000000"]
+            .map(String::from)
+            .into();
+        for a in accounts {
+            sim_args.extend(["--account".to_owned(), a.clone()]);
+        }
+        let sim = SimThread::start(sim_args)?;
+        let http = reqwest::Client::new();
+        let ws = sim.base.replacen("http://", "ws://", 1);
+        let mut config = acctmon_ingest::config::Config::default();
+        config.nats.urls = vec![nats.url()];
+        config.accounts = accounts
+            .iter()
+            .map(|a| acctmon_ingest::sim_account(name_of(a), &sim.base, &ws))
+            .collect();
+        config.marks.enabled = marks;
+        let publish_window = config.stream.publish_window;
+        let duplicate_window = config.topology.duplicate_window;
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let ingest_admin = format!("http://{}", admin.local_addr()?);
+        let ingest_stop = CancellationToken::new();
+        let ingest = tokio::spawn(acctmon_ingest::run_with_listener(
+            config,
+            admin,
+            ingest_stop.clone(),
+        ));
+        ready(&http, &format!("{ingest_admin}/readyz"), "ingest ready").await;
+        let processor = Processor::start(&nats.url())?;
+        ready(
+            &http,
+            &format!("{}/readyz", processor.admin),
+            "processor ready",
+        )
+        .await;
+        let client = async_nats::connect(nats.url()).await?;
+        let js = jetstream::new(client.clone());
+        Ok(Pipeline {
+            nats,
+            sim,
+            ingest_stop,
+            ingest,
+            ingest_admin,
+            processor,
+            js,
+            client,
+            http,
+            publish_window,
+            duplicate_window,
+        })
+    }
+
+    /// Stops the simulator, ingest and the processor; the nats-server goes on.
+    async fn stop(self) -> anyhow::Result<NatsServer> {
+        anyhow::ensure!(!self.ingest.is_finished(), "ingest stopped during the run");
+        drop(self.processor);
+        self.ingest_stop.cancel();
+        self.ingest.await??;
+        self.sim.stop()?;
+        Ok(self.nats)
+    }
+
+    async fn sim_post(&self, path_and_query: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/_sim/{path_and_query}", self.sim.base))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "/_sim/{path_and_query}: {}",
+            r.text().await?
+        );
+        Ok(())
+    }
+
+    /// The counts a burst is timed by.
+    async fn progress(&self) -> anyhow::Result<Progress> {
+        let events = self
+            .js
+            .get_stream(names::EVENTS)
+            .await?
+            .info()
+            .await?
+            .state
+            .clone();
+        let pnl = self
+            .js
+            .get_stream(names::PNL)
+            .await?
+            .info()
+            .await?
+            .state
+            .messages;
+        let metrics = self.metrics(&self.processor.admin).await?;
+        let processed = [
+            "acctmon_processor_events_applied_total",
+            "acctmon_processor_events_skipped_total",
+            "acctmon_processor_undecodable_total",
+        ]
+        .iter()
+        .map(|name| metric(&metrics, name))
+        .sum();
+        Ok(Progress {
+            at: Instant::now(),
+            events: events.messages,
+            bytes: events.bytes,
+            processed,
+            pnl,
+        })
+    }
+
+    async fn metrics(&self, admin: &str) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// Waits until `EVENTS` has grown by at least `at_least` past `base`, the processor has applied
+    /// every event and every count has held still; returns the last check before the first new event
+    /// and the last change.
+    async fn settle(&self, base: u64, at_least: u64) -> anyhow::Result<(Progress, Progress)> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut before = self.progress().await?;
+        let mut start = None;
+        let mut last = before;
+        loop {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the pipeline did not settle within 300 s (processor log: {})",
+                self.processor.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let now = self.progress().await?;
+            if start.is_none() {
+                if now.events > base {
+                    start = Some(before);
+                } else {
+                    before = now;
+                }
+            }
+            if (now.events, now.processed, now.pnl) != (last.events, last.processed, last.pnl) {
+                last = now;
+            } else if let Some(start) = start
+                && last.events >= base + at_least
+                && last.processed >= last.events
+                && now.at.duration_since(last.at) >= SETTLED
+            {
+                return Ok((start, last));
+            }
+        }
+    }
+
+    /// Fills on `EVENTS`, from the per-subject counts of the `fill` kind.
+    async fn fills(&self) -> anyhow::Result<u64> {
+        let events = self.js.get_stream(names::EVENTS).await?;
+        let info = events
+            .info_with_subjects("trading.events.*.*.fill")
+            .await?
+            .collect::<Vec<_>>()
+            .await;
+        let mut fills = 0u64;
+        for entry in info {
+            let (_, n) = entry?;
+            fills += u64::try_from(n)?;
+        }
+        Ok(fills)
+    }
+
+    /// Fails when ingest's streams broke (the figures would then mix in backfills).
+    async fn check_ingest(&self) -> anyhow::Result<()> {
+        let metrics = self.metrics(&self.ingest_admin).await?;
+        for name in [
+            "acctmon_ingest_reconnects_total",
+            "acctmon_ingest_gaps_total",
+        ] {
+            anyhow::ensure!(
+                metric(&metrics, name) == 0,
+                "{name} is not 0: the stream broke during the run, the figures mix in backfills"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The counts of one check.
+#[derive(Clone, Copy)]
+struct Progress {
+    at: Instant,
+    /// Messages and bytes on `EVENTS`.
+    events: u64,
+    bytes: u64,
+    /// Events the processor applied, skipped as already applied, or could not decode.
+    processed: u64,
+    /// Messages on `PNL`.
+    pnl: u64,
+}
+
+/// `pipeline/burst`, `jetstream/raw` and their ratio.
+async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
+    let names: Vec<String> = (0..accounts).map(|i| format!("bench{i}")).collect();
+    // No mark prices: their republishes would keep `PNL` growing after a burst.
+    let p = Pipeline::start(&names, false).await?;
+    let per_burst = acctmon_sim::admin::MAX_BURST_PER_ACCOUNT * accounts as u64;
+    let (mut events, mut fills, mut bytes, mut busy) = (0u64, 0u64, 0u64, Duration::ZERO);
+    for round in 1..=rounds {
+        let base = p.progress().await?;
+        let fills_before = p.fills().await?;
+        p.sim_post(&format!("burst?orders={per_burst}")).await?;
+        let (start, last) = p.settle(base.events, per_burst).await?;
+        let n = last.events - base.events;
+        let f = p.fills().await? - fills_before;
+        let took = last.at.duration_since(start.at);
+        eprintln!(
+            "… round {round}/{rounds}: {n} events, {f} fills, {} P&L messages in {:.2} s ({:.0} events/s, {:.0} fills/s)",
+            last.pnl - base.pnl,
+            took.as_secs_f64(),
+            per_sec(n, took),
+            per_sec(f, took)
+        );
+        events += n;
+        fills += f;
+        bytes += last.bytes - base.bytes;
+        busy += took;
+    }
+    p.check_ingest().await?;
+    anyhow::ensure!(events > 0, "no events stored");
+    let avg_bytes = usize::try_from(bytes / events)?;
+    let events_rate = per_sec(events, busy);
+    println!(
+        "pipeline/burst: {:.0} fills/s, {events_rate:.0} events/s ({fills} fills, {events} events in {:.2} s until the processor's last P&L, {accounts} accounts)",
+        per_sec(fills, busy),
+        busy.as_secs_f64()
+    );
+    let (window, duplicate_window) = (p.publish_window, p.duplicate_window);
+    let nats = p.stop().await?;
+    let js = jetstream::new(async_nats::connect(nats.url()).await?);
+    let raw_rate = raw_publish(
+        &js,
+        avg_bytes,
+        window,
+        duplicate_window,
+        Duration::from_secs(5),
+    )
+    .await?;
+    println!(
+        "jetstream/raw: {raw_rate:.0} msgs/s ({avg_bytes} B, Nats-Msg-Id on each, {window} acks in flight)"
+    );
+    println!(
+        "pipeline/raw: {:.0} % (events/s of the pipeline over raw msgs/s; target: at least 30 %)",
+        events_rate / raw_rate * 100.0
+    );
+    Ok(())
+}
+
+/// `pipeline/latency`.
+async fn latency(accounts: usize) -> anyhow::Result<()> {
+    let names: Vec<String> = (0..accounts).map(|i| format!("lat{i}")).collect();
+    let p = Pipeline::start(&names, true).await?;
+    // Actions are not fills one for one: find the rate that gives the target on `EVENTS`.
+    let mut per_sec_asked: u32 = 1000;
+    for _ in 0..2 {
+        p.sim_post(&format!("activity?per_sec={per_sec_asked}"))
+            .await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (f0, t0) = (p.fills().await?, Instant::now());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let measured = per_sec(p.fills().await? - f0, t0.elapsed());
+        anyhow::ensure!(measured > 0.0, "generated activity made no fills");
+        let next = (f64::from(per_sec_asked) * LATENCY_FILLS_PER_SEC / measured)
+            .round()
+            .clamp(10.0, 100_000.0);
+        eprintln!("… {per_sec_asked} actions/s gave {measured:.0} fills/s");
+        per_sec_asked = format!("{next:.0}").parse()?;
+    }
+    p.sim_post(&format!("activity?per_sec={per_sec_asked}"))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut sub = p.client.subscribe("trading.pnl.*.position.>").await?;
+    p.client.flush().await?;
+    let (fills_before, started) = (p.fills().await?, Instant::now());
+    let (mut latencies, mut by_mark) = (Vec::<i64>::new(), 0u64);
+    let deadline = tokio::time::Instant::now() + LATENCY_WINDOW;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        let received = now_ms();
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        if id.rsplit(':').next().is_some_and(|t| t.starts_with('m')) {
+            by_mark += 1;
+            continue;
+        }
+        let view: PositionPnl = rmp_serde::from_slice(&msg.payload)?;
+        latencies.push(received - view.event_time);
+    }
+    let fills_rate = per_sec(p.fills().await? - fills_before, started.elapsed());
+    p.sim_post("activity?per_sec=0").await?;
+    p.check_ingest().await?;
+    p.stop().await?;
+    anyhow::ensure!(!latencies.is_empty(), "no position P&L received");
+    latencies.sort_unstable();
+    let pct = |q: usize| latencies[((latencies.len() - 1) * q) / 100];
+    println!(
+        "pipeline/latency: p50 {} ms, p99 {} ms, max {} ms ({} position messages in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts, {by_mark} mark-driven republishes left out)",
+        pct(50),
+        pct(99),
+        latencies[latencies.len() - 1],
+        latencies.len(),
+        LATENCY_WINDOW.as_secs()
+    );
+    Ok(())
+}
+
+/// `processor/rss`.
+async fn rss() -> anyhow::Result<()> {
+    let names: Vec<String> = (0..RSS_ACCOUNTS).map(|i| format!("rss{i}:hedge")).collect();
+    let p = Pipeline::start(&names, true).await?;
+    for (symbol, mark, _) in RSS_SYMBOLS {
+        if let Some(price) = mark {
+            p.sim_post(&format!("mark?symbol={symbol}&price={price}"))
+                .await?;
+        }
+    }
+    // History first (market orders on the simulator's own symbols), then every leg opened, so that
+    // every leg ends open.
+    let base = p.progress().await?;
+    let history = RSS_HISTORY_PER_ACCOUNT * RSS_ACCOUNTS as u64;
+    p.sim_post(&format!("burst?orders={history}")).await?;
+    p.settle(base.events, history).await?;
+    let base = p.progress().await?;
+    let orders: Vec<(String, String)> = names
+        .iter()
+        .flat_map(|n| {
+            RSS_SYMBOLS.iter().flat_map(move |(symbol, _, qty)| {
+                ["side=BUY&positionSide=LONG", "side=SELL&positionSide=SHORT"].map(|leg| {
+                    (
+                        name_of(n).to_owned(),
+                        format!("symbol={symbol}&{leg}&type=MARKET&quantity={qty}"),
+                    )
+                })
+            })
+        })
+        .collect();
+    let count = orders.len() as u64;
+    let mut placed = futures_util::stream::iter(orders)
+        .map(|(name, params)| order(&p.http, &p.sim.base, name, params))
+        .buffer_unordered(16);
+    while let Some(r) = placed.next().await {
+        r?;
+    }
+    drop(placed);
+    p.settle(base.events, count).await?;
+    let last = p.progress().await?;
+    let legs = open_legs(&p.js).await?;
+    let total: usize = legs.values().sum();
+    let (fewest, most) = (
+        legs.values().min().copied().unwrap_or(0),
+        legs.values().max().copied().unwrap_or(0),
+    );
+    let (rss, peak) = p.processor.memory()?;
+    println!(
+        "processor/rss: {:.1} MB resident, peak {:.1} MB ({} accounts, {total} open legs in KV, {fewest}–{most} per account over {} symbols, {} events applied; target: under 100 MB)",
+        mb(rss),
+        mb(peak),
+        legs.len(),
+        RSS_SYMBOLS.len(),
+        last.processed
+    );
+    p.check_ingest().await?;
+    p.stop().await?;
+    Ok(())
+}
+
+/// A signed market order for account `name`.
+async fn order(
+    http: &reqwest::Client,
+    base: &str,
+    name: String,
+    params: String,
+) -> anyhow::Result<()> {
+    use acctmon_sim::auth::{Secret, sign};
+    let query = format!("{params}&timestamp={}", now_ms());
+    let signature = sign(&Secret::new(format!("sim-secret-{name}")), &query);
+    let r = http
+        .post(format!(
+            "{base}/fapi/v1/order?{query}&signature={signature}"
+        ))
+        .header("X-MBX-APIKEY", format!("sim-key-{name}"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "order {params} of {name}: {}",
+        r.text().await?
+    );
+    Ok(())
+}
+
+/// Open legs (non-zero quantity) per account in KV `positions`.
+async fn open_legs(js: &jetstream::Context) -> anyhow::Result<BTreeMap<String, usize>> {
+    let positions = js.get_key_value("positions").await?;
+    let mut keys = positions.keys().await?;
+    let mut legs = BTreeMap::new();
+    while let Some(key) = keys.next().await {
+        let key = key?;
+        let Some(bytes) = positions.get(&key).await? else {
+            continue;
+        };
+        let view: PositionPnl = rmp_serde::from_slice(&bytes)?;
+        let n = legs.entry(view.account.as_str().to_owned()).or_insert(0);
+        if !view.qty.is_zero() {
+            *n += 1;
+        }
+    }
+    Ok(legs)
+}
+
+/// Messages per second stored by a bare publisher keeping `window` acks in flight.
+async fn raw_publish(
+    js: &jetstream::Context,
+    size: usize,
+    window: usize,
+    duplicate_window: Duration,
+    seconds: Duration,
+) -> anyhow::Result<f64> {
+    js.create_stream(stream::Config {
+        name: "BENCH_RAW".into(),
+        subjects: vec!["bench.raw.>".into()],
+        storage: stream::StorageType::File,
+        duplicate_window,
+        ..Default::default()
+    })
+    .await?;
+    let payload = bytes::Bytes::from(vec![b'x'; size]);
+    let mut in_flight = FuturesUnordered::new();
+    let mut sent = 0u64;
+    let started = Instant::now();
+    while started.elapsed() < seconds {
+        while in_flight.len() < window {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("raw:{sent}").as_str());
+            let subject = format!("bench.raw.{}.acct", sent % 16);
+            in_flight.push(
+                js.publish_with_headers(subject, headers, payload.clone())
+                    .await?
+                    .into_future(),
+            );
+            sent += 1;
+        }
+        if let Some(ack) = in_flight.next().await {
+            ack?;
+        }
+    }
+    while let Some(ack) = in_flight.next().await {
+        ack?;
+    }
+    let elapsed = started.elapsed();
+    let stored = js
+        .get_stream("BENCH_RAW")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    anyhow::ensure!(stored == sent, "raw: {stored} stored of {sent}");
+    Ok(per_sec(sent, elapsed))
+}
+
+/// Waits until `url` answers 200.
+async fn ready(http: &reqwest::Client, url: &str, what: &str) {
+    wait_until(Duration::from_secs(60), what, || {
+        let (http, url) = (http.clone(), url.to_owned());
+        async move {
+            http.get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+}
+
+/// A counter's value summed over its label sets (0 when absent).
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The account name of a simulator account spec `NAME[:hedge][:bnb]`.
+fn name_of(spec: &str) -> &str {
+    spec.split(':').next().unwrap_or(spec)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn per_sec(n: u64, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
