@@ -377,7 +377,7 @@ async fn python_reads_the_public_subjects(extra: &str, content_type: &str) {
             .find(|p| p["updated_at"] == stored["updated_at"])
             .unwrap_or_else(|| {
                 panic!(
-                    "KV {key} (updated_at {}) is not among the {} last messages the client saw",
+                    "KV {key} (updated_at {}) is not among the {} messages the client saw",
                     stored["updated_at"],
                     recent.len()
                 )
