@@ -27,10 +27,8 @@ use std::time::{Duration, Instant};
 use acctmon_bus::topology::names;
 use acctmon_ingest::config::Config;
 use acctmon_testkit::{NatsServer, wait_until};
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 
 /// How long the stream's count must hold still for a burst to count as drained.
@@ -309,51 +307,9 @@ async fn raw_publish(
     duplicate_window: Duration,
     seconds: Duration,
 ) -> anyhow::Result<f64> {
-    js.create_stream(stream::Config {
-        name: "BENCH_RAW".into(),
-        subjects: vec!["bench.raw.>".into()],
-        storage: stream::StorageType::File,
-        duplicate_window,
-        ..Default::default()
-    })
-    .await?;
-    let payload = bytes::Bytes::from(vec![b'x'; size]);
-    let mut in_flight = FuturesUnordered::new();
-    let mut sent = 0u64;
-    let started = Instant::now();
-    while started.elapsed() < seconds {
-        while in_flight.len() < window {
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", format!("raw:{sent}").as_str());
-            let subject = format!("bench.raw.{}.acct", sent % 16);
-            in_flight.push(
-                js.publish_with_headers(subject, headers, payload.clone())
-                    .await?
-                    .into_future(),
-            );
-            sent += 1;
-        }
-        if let Some(ack) = in_flight.next().await {
-            ack?;
-        }
-    }
-    while let Some(ack) = in_flight.next().await {
-        ack?;
-    }
-    let elapsed = started.elapsed();
-    let info = js
-        .get_stream("BENCH_RAW")
-        .await?
-        .info()
-        .await?
-        .state
-        .clone();
-    anyhow::ensure!(
-        info.messages == sent,
-        "raw: {} stored of {sent}",
-        info.messages
-    );
-    Ok(per_sec(sent, elapsed))
+    let run =
+        acctmon_testkit::jetstream::raw_publish(js, size, window, duplicate_window, seconds).await;
+    Ok(per_sec(run.messages, run.elapsed))
 }
 
 fn per_sec(n: u64, elapsed: Duration) -> f64 {

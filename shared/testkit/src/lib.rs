@@ -5,6 +5,7 @@
 //!   the same port and store, to test reconnection and durability.
 //! - [`Sim`]: the exchange simulator (`acctmon-sim`) served in-process on a free loopback port, with its
 //!   ground truth (`/_sim/state`) and admin API (`/_sim/…`) one call away.
+//! - [`jetstream::raw_publish`]: the raw JetStream rate the throughput benchmarks compare with.
 //! - [`python::python_venv`]: the pinned Python of the client-compatibility tests;
 //!   [`python::run_with_timeout`] runs a command with a deadline.
 //! - [`wait_until`] polls an async condition until it holds or a timeout passes; [`free_port`] picks a
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use acctmon_sim::server::{Config, run};
 use tempfile::TempDir;
 
+pub mod jetstream;
 pub mod python;
 
 /// How long a `nats-server` gets to accept connections after being spawned.
