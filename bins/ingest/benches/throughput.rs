@@ -28,7 +28,6 @@ use acctmon_bus::topology::names;
 use acctmon_ingest::config::Config;
 use acctmon_testkit::{NatsServer, wait_until};
 use async_nats::jetstream;
-use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 /// How long the stream's count must hold still for a burst to count as drained.
@@ -285,18 +284,7 @@ async fn measure(
 
 /// Fills on `EVENTS`, from the per-subject counts of the `fill` kind.
 async fn count_fills(js: &jetstream::Context) -> anyhow::Result<u64> {
-    let events = js.get_stream(names::EVENTS).await?;
-    let info = events
-        .info_with_subjects("trading.events.*.*.fill")
-        .await?
-        .collect::<Vec<_>>()
-        .await;
-    let mut fills = 0u64;
-    for entry in info {
-        let (_, n) = entry?;
-        fills += u64::try_from(n)?;
-    }
-    Ok(fills)
+    Ok(acctmon_testkit::jetstream::count(js, names::EVENTS, "trading.events.*.*.fill").await)
 }
 
 /// Messages per second stored by a bare publisher keeping `window` acks in flight.

@@ -377,18 +377,10 @@ impl Pipeline {
 
     /// Fills on `EVENTS`, from the per-subject counts of the `fill` kind.
     async fn fills(&self) -> anyhow::Result<u64> {
-        let events = self.js.get_stream(names::EVENTS).await?;
-        let info = events
-            .info_with_subjects("trading.events.*.*.fill")
-            .await?
-            .collect::<Vec<_>>()
-            .await;
-        let mut fills = 0u64;
-        for entry in info {
-            let (_, n) = entry?;
-            fills += u64::try_from(n)?;
-        }
-        Ok(fills)
+        Ok(
+            acctmon_testkit::jetstream::count(&self.js, names::EVENTS, "trading.events.*.*.fill")
+                .await,
+        )
     }
 
     /// Fails when ingest's streams broke (the figures would then mix in backfills).

@@ -75,3 +75,16 @@ pub async fn raw_publish(
         elapsed,
     }
 }
+
+/// Messages of `stream` on subjects matching `filter`, from the stream's per-subject counts.
+pub async fn count(js: &jetstream::Context, stream: &str, filter: &str) -> u64 {
+    let s = js.get_stream(stream).await.expect("stream");
+    let subjects = s
+        .info_with_subjects(filter)
+        .await
+        .expect("per-subject counts");
+    subjects
+        .map(|r| r.map(|(_, n)| n as u64).expect("per-subject count"))
+        .fold(0, |a, b| async move { a + b })
+        .await
+}

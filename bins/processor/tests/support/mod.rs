@@ -391,11 +391,7 @@ pub async fn converge(js: &async_nats::jetstream::Context, sim: &Sim, within: Du
 
 /// Messages on a stream's subjects matching `filter`.
 pub async fn count(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> u64 {
-    let s = js.get_stream(stream).await.unwrap();
-    let info = s.info_with_subjects(filter).await.unwrap();
-    info.map(|r| r.map(|(_, n)| n as u64).unwrap_or(0))
-        .fold(0, |a, b| async move { a + b })
-        .await
+    acctmon_testkit::jetstream::count(js, stream, filter).await
 }
 
 /// `acctmon replay --account <account> [--diff]` against `nats`, without printing.
