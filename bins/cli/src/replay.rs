@@ -286,19 +286,14 @@ async fn live_books(js: &async_nats::jetstream::Context, account: &Account) -> R
     };
     let view: AccountView = rmp_serde::from_slice(&entry).context("decode the accounts entry")?;
     let positions_kv = js.get_key_value(names::POSITIONS).await?;
-    let prefix = format!("{}.", account.as_str());
-    let mut keys = positions_kv.keys().await?;
+    let entries = acctmon_bus::kv::latest(&positions_kv, &format!("{}.>", account.as_str()))
+        .await
+        .map_err(|e| anyhow::anyhow!("read KV positions: {e}"))?;
     let mut positions = BTreeMap::new();
-    while let Some(key) = keys.next().await {
-        let key = key?;
-        if !key.starts_with(&prefix) {
-            continue;
-        }
-        if let Some(v) = positions_kv.get(&key).await? {
-            let p: PositionPnl = rmp_serde::from_slice(&v)
-                .with_context(|| format!("decode positions entry {key}"))?;
-            positions.insert(key, p);
-        }
+    for (key, entry) in entries {
+        let p: PositionPnl = rmp_serde::from_slice(&entry.value)
+            .with_context(|| format!("decode positions entry {key}"))?;
+        positions.insert(key, p);
     }
     Ok(LiveBooks {
         applied_seq: view.applied_seq,

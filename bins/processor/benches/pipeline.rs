@@ -619,14 +619,12 @@ async fn order(
 /// Open legs (non-zero quantity) per account in KV `positions`.
 async fn open_legs(js: &jetstream::Context) -> anyhow::Result<BTreeMap<String, usize>> {
     let positions = js.get_key_value("positions").await?;
-    let mut keys = positions.keys().await?;
     let mut legs = BTreeMap::new();
-    while let Some(key) = keys.next().await {
-        let key = key?;
-        let Some(bytes) = positions.get(&key).await? else {
-            continue;
-        };
-        let view: PositionPnl = rmp_serde::from_slice(&bytes)?;
+    let entries = acctmon_bus::kv::latest(&positions, ">")
+        .await
+        .map_err(|e| anyhow::anyhow!("read KV positions: {e}"))?;
+    for entry in entries.into_values() {
+        let view: PositionPnl = rmp_serde::from_slice(&entry.value)?;
         let n = legs.entry(view.account.as_str().to_owned()).or_insert(0);
         if !view.qty.is_zero() {
             *n += 1;

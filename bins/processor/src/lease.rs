@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use acctmon_bus::subject::lease_key;
 use async_nats::jetstream::kv::Store;
-use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -93,13 +92,11 @@ impl Leases {
         self.store
             .put(self.member_key(), self.instance.clone().into_bytes().into())
             .await?;
-        let mut members = 0u32;
-        let mut keys = self.store.keys().await?;
-        while let Some(key) = keys.next().await {
-            if key?.starts_with(MEMBERS) {
-                members += 1;
-            }
-        }
+        let members = acctmon_bus::kv::latest(&self.store, &format!("{MEMBERS}>"))
+            .await
+            .map_err(|e| anyhow::anyhow!("list the members: {e}"))?
+            .len();
+        let members = u32::try_from(members).unwrap_or(u32::MAX);
         let target = self.partitions.div_ceil(members.max(1)) as usize;
 
         // Renew; a lease someone else holds now is gone.

@@ -51,7 +51,7 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
 
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    converge(&js, &sim, Duration::from_secs(60)).await;
+    converge(&nats, &sim, Duration::from_secs(60), &[&processor]).await;
     // Reported on RECON: each one is a disagreement the books found with a figure of the exchange.
     // The residue left on this consistent stream is counted and printed (see the README's status).
     let reported = count(&js, "RECON", "trading.recon.>").await;
@@ -167,7 +167,13 @@ async fn kv_books_survive_kills_replicas_and_a_server_restart() {
     assert!(fills >= 10_000, "only {fills} fills");
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    converge(&js, &sim, Duration::from_secs(90)).await;
+    converge(
+        &nats,
+        &sim,
+        Duration::from_secs(90),
+        &[&first, &second, &third],
+    )
+    .await;
     eprintln!(
         "discrepancies reported: {}",
         count(&js, "RECON", "trading.recon.>").await
@@ -187,13 +193,13 @@ async fn silent_drift_is_reported_on_recon_and_the_books_adopt_the_exchange() {
 
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    converge(&js, &sim, Duration::from_secs(30)).await;
+    converge(&nats, &sim, Duration::from_secs(30), &[&processor]).await;
     // The exchange changes a wallet with no event; the next balance row shows it.
     let before = wallet_reports(&js).await.len();
     sim.admin("drift?account=a&asset=USDT&amount=-12.5").await;
     trade(&sim, 40, Duration::from_secs(1)).await;
     wait_for_recon(&js, before).await;
-    converge(&js, &sim, Duration::from_secs(30)).await;
+    converge(&nats, &sim, Duration::from_secs(30), &[&processor]).await;
 
     // Reported, and adopted: what the books corrected since the drift adds up to it (a row the books
     // judged between two fills of one millisecond is reported and put right by the next one).

@@ -166,13 +166,9 @@ async fn trade(sim: &Sim) {
 /// Every entry of KV `positions`: as the Rust type, and as a generic value (every field as stored).
 async fn kv_positions(js: &async_nats::jetstream::Context) -> Vec<(PositionPnl, Value)> {
     let kv = js.get_key_value("positions").await.unwrap();
-    let mut keys = kv.keys().await.unwrap();
     let mut out = Vec::new();
-    while let Some(key) = keys.next().await {
-        let key = key.unwrap();
-        let Some(bytes) = kv.get(&key).await.unwrap() else {
-            continue;
-        };
+    for (_, entry) in acctmon_bus::kv::latest(&kv, ">").await.unwrap() {
+        let bytes = entry.value;
         out.push((
             rmp_serde::from_slice(&bytes).unwrap(),
             rmp_serde::from_slice(&bytes).unwrap(),
@@ -222,14 +218,9 @@ async fn published(js: &async_nats::jetstream::Context, positions: &[(PositionPn
 /// The summary of every KV `accounts` entry (read as Rust's type, then as a generic value).
 async fn kv_summaries(js: &async_nats::jetstream::Context) -> BTreeMap<String, Value> {
     let kv = js.get_key_value("accounts").await.unwrap();
-    let mut keys = kv.keys().await.unwrap();
     let mut out = BTreeMap::new();
-    while let Some(key) = keys.next().await {
-        let key = key.unwrap();
-        let Some(bytes) = kv.get(&key).await.unwrap() else {
-            continue;
-        };
-        let entry: AccountEntry<IgnoredAny> = rmp_serde::from_slice(&bytes).unwrap();
+    for (key, stored) in acctmon_bus::kv::latest(&kv, ">").await.unwrap() {
+        let entry: AccountEntry<IgnoredAny> = rmp_serde::from_slice(&stored.value).unwrap();
         out.insert(key, serde_json::to_value(&entry.summary).unwrap());
     }
     out
@@ -273,7 +264,7 @@ async fn python_reads_the_public_subjects(extra: &str, content_type: &str) {
     processor.ready().await;
 
     trade(&sim).await;
-    converge(&js, &sim, Duration::from_secs(60)).await;
+    converge(&nats, &sim, Duration::from_secs(60), &[&processor]).await;
     let positions = kv_positions(&js).await;
     let summaries = kv_summaries(&js).await;
     // The processor writes KV, then publishes: once PNL holds the publication of every entry read,

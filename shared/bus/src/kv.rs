@@ -4,6 +4,7 @@
 //! [`KvError::Conflict`] and the caller re-reads and re-applies (DESIGN §4: never overwrite). Plain `put`
 //! is for values with one writer and no history to protect, such as mark prices.
 
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use async_nats::jetstream::kv::{CreateErrorKind, Store, UpdateErrorKind};
@@ -166,4 +167,46 @@ impl<T: Serialize + DeserializeOwned> KvState<T> {
             source: e.into(),
         })
     }
+}
+
+/// Every key of a bucket matching `filter` (a key pattern: `>` for all, `a.>` for those under `a.`)
+/// with its latest value and revision (deleted and purged keys left out).
+///
+/// Unlike `Store::keys`, which follows a consumer until a delivered entry has nothing pending behind it
+/// or the bucket falls idle, this lists the bucket's subjects from the stream's info and reads each key's
+/// last entry, so that it ends while the bucket is being rewritten (a processor republishing positions on
+/// every mark price change). A key written during the call is read at a revision at least as new as the
+/// one it had when the call began.
+pub async fn latest(
+    store: &Store,
+    filter: &str,
+) -> Result<BTreeMap<String, Versioned<Bytes>>, async_nats::Error> {
+    use async_nats::jetstream::kv::Operation;
+    use futures_util::TryStreamExt as _;
+
+    let mut subjects = store
+        .stream
+        .info_with_subjects(format!("{}{filter}", store.prefix))
+        .await?;
+    let mut keys = Vec::new();
+    while let Some((subject, _)) = subjects.try_next().await? {
+        if let Some(key) = subject.strip_prefix(store.prefix.as_str()) {
+            keys.push(key.to_owned());
+        }
+    }
+    let mut out = BTreeMap::new();
+    for key in keys {
+        if let Some(entry) = store.entry(&key).await?
+            && entry.operation == Operation::Put
+        {
+            out.insert(
+                key,
+                Versioned {
+                    value: entry.value,
+                    revision: entry.revision,
+                },
+            );
+        }
+    }
+    Ok(out)
 }

@@ -145,3 +145,55 @@ async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
     let got = kv.get("main").await.unwrap().unwrap();
     assert_eq!((got.value, got.revision), (vec![2], r2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_is_read_whole_while_a_writer_keeps_writing_to_it() {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    Topology::default().ensure(&js).await.unwrap();
+    let store = js.get_key_value("positions").await.unwrap();
+    for i in 0..50u32 {
+        store
+            .put(format!("a.S{i}.BOTH"), format!("{i}").into_bytes().into())
+            .await
+            .unwrap();
+    }
+    store.delete("a.S7.BOTH").await.unwrap();
+    // A writer that never pauses, rewriting keys in turn as a processor republishing on mark prices
+    // does: every delivered entry has newer ones behind it.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0u64.. {
+                let key = format!("a.S{}.BOTH", [0, 1, 2][usize::try_from(n % 3).unwrap()]);
+                store
+                    .put(key, n.to_string().into_bytes().into())
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let latest = tokio::time::timeout(
+            Duration::from_secs(10),
+            acctmon_bus::kv::latest(&store, ">"),
+        )
+        .await
+        .expect("read while the writer writes")
+        .unwrap();
+        assert_eq!(latest.len(), 49, "every live key once: {:?}", latest.keys());
+        assert!(
+            !latest.contains_key("a.S7.BOTH"),
+            "a deleted key is left out"
+        );
+        assert_eq!(&latest["a.S3.BOTH"].value[..], b"3");
+        let s0 = &latest["a.S0.BOTH"];
+        assert!(s0.revision > 51, "the writer's latest value: {s0:?}");
+    }
+    store.put("b.S1.BOTH", b"b".to_vec().into()).await.unwrap();
+    let only_b = acctmon_bus::kv::latest(&store, "b.>").await.unwrap();
+    assert_eq!(only_b.keys().collect::<Vec<_>>(), ["b.S1.BOTH"]);
+    writer.abort();
+}

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use acctmon_bus::pnl::{AccountEntry, PositionPnl};
 use acctmon_testkit::{NatsServer, Sim, free_port, wait_until};
-use futures_util::StreamExt as _;
 use rust_decimal::Decimal;
 use serde::de::IgnoredAny;
 use tokio_util::sync::CancellationToken;
@@ -194,6 +193,35 @@ ack_wait = "10s"
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Its counters of trouble and the last of its warnings, for a failing test to print.
+    pub async fn explain(&self) -> String {
+        let mut out = format!("processor {}:", self.admin);
+        for name in [
+            "acctmon_processor_consumer_resets_total",
+            "acctmon_processor_cas_retries_total",
+            "acctmon_processor_events_skipped_total",
+            "acctmon_processor_events_applied_total",
+        ] {
+            let value = if self.child.is_some() {
+                self.metric(name).await.to_string()
+            } else {
+                "(not running)".to_owned()
+            };
+            out.push_str(&format!("\n  {name} {value}"));
+        }
+        let log = self.log();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        for line in &warnings[warnings.len().saturating_sub(40)..] {
+            out.push_str("\n  ");
+            out.push_str(line);
+        }
+        out.push('\n');
+        out
+    }
+
     /// A metric's value summed over its label sets (0 when absent).
     pub async fn metric(&self, name: &str) -> f64 {
         let text = reqwest::get(format!("{}/metrics", self.admin))
@@ -238,13 +266,8 @@ pub async fn kv_books(js: &async_nats::jetstream::Context) -> BTreeMap<String, K
     let accounts = js.get_key_value("accounts").await.unwrap();
     let positions = js.get_key_value("positions").await.unwrap();
     let mut out = BTreeMap::new();
-    let mut keys = accounts.keys().await.unwrap();
-    while let Some(key) = keys.next().await {
-        let key = key.unwrap();
-        let Some(bytes) = accounts.get(&key).await.unwrap() else {
-            continue;
-        };
-        let entry: AccountEntry<IgnoredAny> = rmp_serde::from_slice(&bytes).unwrap();
+    for (key, stored) in acctmon_bus::kv::latest(&accounts, ">").await.unwrap() {
+        let entry: AccountEntry<IgnoredAny> = rmp_serde::from_slice(&stored.value).unwrap();
         let s = entry.summary;
         out.insert(
             key.clone(),
@@ -262,13 +285,12 @@ pub async fn kv_books(js: &async_nats::jetstream::Context) -> BTreeMap<String, K
             },
         );
     }
-    let mut keys = positions.keys().await.unwrap();
-    while let Some(key) = keys.next().await {
-        let key = key.unwrap();
-        let Some(bytes) = positions.get(&key).await.unwrap() else {
-            continue;
-        };
-        let view: PositionPnl = rmp_serde::from_slice(&bytes).unwrap();
+    for stored in acctmon_bus::kv::latest(&positions, ">")
+        .await
+        .unwrap()
+        .into_values()
+    {
+        let view: PositionPnl = rmp_serde::from_slice(&stored.value).unwrap();
         if let Some(books) = out.get_mut(view.account.as_str()) {
             books.positions.insert(
                 format!("{}.{}", view.symbol.as_str(), view.side.as_str()),
@@ -370,21 +392,48 @@ pub fn sim_fills(state: &serde_json::Value) -> usize {
         .sum()
 }
 
-/// Waits until KV equals the simulator's ground truth; panics with the differences otherwise.
-pub async fn converge(js: &async_nats::jetstream::Context, sim: &Sim, within: Duration) {
+/// Waits until KV equals the simulator's ground truth; panics with the differences otherwise, and with
+/// what the `processors` say about themselves (resets, retries, skips, their warnings).
+pub async fn converge(nats: &NatsServer, sim: &Sim, within: Duration, processors: &[&Processor]) {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
     let deadline = tokio::time::Instant::now() + within;
     loop {
+        let look = tokio::time::Instant::now();
         let state = sim.state().await;
-        let diffs = differences(&state, &kv_books(js).await);
+        let sim_took = look.elapsed();
+        let diffs = differences(&state, &kv_books(&js).await);
+        if look.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "converge: one look at the books took {:?} (the simulator's state {sim_took:?})",
+                look.elapsed()
+            );
+        }
         if diffs.is_empty() {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "KV books differ from the exchange after {within:?} ({} differences): {:#?}",
-            diffs.len(),
-            &diffs[..diffs.len().min(20)]
-        );
+        if tokio::time::Instant::now() >= deadline {
+            let mut told = String::new();
+            for p in processors {
+                told.push_str(&p.explain().await);
+            }
+            // Whether the live books are those of the events they claim to reflect.
+            for account in ACCOUNTS {
+                let rebuilt = replay(nats, account, true).await;
+                let (live, found) = rebuilt.diff.expect("compared");
+                told.push_str(&format!(
+                    "replay --diff {account} up to {}: {} differences {:#?}\n",
+                    live.applied_seq,
+                    found.len(),
+                    &found[..found.len().min(5)]
+                ));
+            }
+            panic!(
+                "KV books differ from the exchange after {within:?} ({} differences): {:#?}\n{told}",
+                diffs.len(),
+                &diffs[..diffs.len().min(20)]
+            );
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
