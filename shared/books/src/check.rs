@@ -19,8 +19,14 @@ use acctmon_domain::Timestamp;
 /// How many earlier states are kept for rows that arrive late.
 const HISTORY: usize = 16;
 
+/// How many states of the latest time slot are kept. The exchange sends a fill's rows next to the fill,
+/// so a row describes one of the last few states reached; a burst of thousands of fills stamped with one
+/// millisecond must not make every check and every persisted copy of the books grow with it. The state
+/// the slot started from is kept too.
+const TIES: usize = 256;
+
 /// A value that can be compared with an exchange figure.
-pub(crate) trait Figure: Clone {
+pub(crate) trait Figure: Clone + PartialEq {
     /// Whether `self` (ours) agrees with `exchange` within tolerance.
     fn agrees(&self, exchange: &Self) -> bool;
 }
@@ -56,7 +62,8 @@ pub(crate) struct Checked<S> {
     baseline: Option<Timestamp>,
     /// Time of the latest change applied.
     last_change: Option<Timestamp>,
-    /// States at `last_change`: the state before the first change at that time, then after each change.
+    /// States at `last_change`: the state before the first change at that time, then after each change
+    /// (the latest [`TIES`] of them, a repeat of the previous state left out).
     ties: Vec<S>,
     /// Earlier `(time, state)` pairs, newest last: the state that held from `time` until the next change.
     history: VecDeque<(Timestamp, S)>,
@@ -148,7 +155,12 @@ impl<S: Figure> Checked<S> {
 
     /// Call after applying the change; `current` is the new value. Rows that now agree are settled.
     pub(crate) fn after_change(&mut self, current: &S, out: &mut Vec<Verdict<S>>) {
-        self.ties.push(current.clone());
+        if self.ties.last() != Some(current) {
+            if self.ties.len() > TIES {
+                self.ties.remove(1);
+            }
+            self.ties.push(current.clone());
+        }
         if self.pending.is_empty() {
             return;
         }
