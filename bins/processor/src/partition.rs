@@ -71,6 +71,8 @@ const MARK_STATE_EVERY: Duration = Duration::from_secs(5);
 const SETTLE_EVERY: Duration = Duration::from_secs(1);
 /// Compare-and-set attempts before the session restarts.
 const CAS_ATTEMPTS: u32 = 8;
+/// KV writes of one batch in flight at once.
+const WRITES_IN_FLIGHT: usize = 256;
 
 /// Why a session ended.
 enum SessionEnd {
@@ -377,19 +379,25 @@ impl Partition {
             return Ok(());
         }
         let mut outputs = Vec::new();
-        for account in &touched {
-            self.write_account(account, &[]).await?;
-        }
+        let mut states: BTreeMap<Account, Vec<(u64, Event)>> = BTreeMap::new();
         for account in marked.iter().chain(&touched) {
             let state_due = touched.contains(account)
                 || self
                     .slots
                     .get(account)
                     .is_some_and(|s| s.last_state_write.elapsed() >= MARK_STATE_EVERY);
-            if state_due && !touched.contains(account) {
-                self.write_account(account, &[]).await?;
+            if state_due {
+                states.insert(account.clone(), Vec::new());
             }
-            self.write_views(account, true, &mut outputs).await?;
+        }
+        self.write_accounts(&states).await?;
+        let republished: Vec<Account> = marked
+            .iter()
+            .chain(touched.iter().filter(|a| !marked.contains(a)))
+            .cloned()
+            .collect();
+        self.write_views(&republished, true, &mut outputs).await?;
+        for account in &republished {
             if let Some(slot) = self.slots.get_mut(account) {
                 slot.mark_dirty = false;
                 slot.last_mark_publish = Instant::now();
@@ -461,12 +469,9 @@ impl Partition {
         }
         let mut outputs = Vec::new();
         let result: anyhow::Result<()> = async {
-            for (account, events) in &by_account {
-                self.write_account(account, events).await?;
-            }
-            for account in by_account.keys() {
-                self.write_views(account, false, &mut outputs).await?;
-            }
+            self.write_accounts(&by_account).await?;
+            let touched: Vec<Account> = by_account.keys().cloned().collect();
+            self.write_views(&touched, false, &mut outputs).await?;
             self.recon_outputs(&found, &mut outputs)?;
             for out in outputs {
                 self.publisher.publish(out).await?;
@@ -529,6 +534,83 @@ impl Partition {
         Ok(())
     }
 
+    /// Writes the KV `accounts` entry of every account of `batch` at once (the writes are independent
+    /// keys, so their round trips overlap); an account whose compare-and-set fails goes through
+    /// [`Partition::write_account`], which re-reads and re-applies its `events`.
+    async fn write_accounts(
+        &mut self,
+        batch: &BTreeMap<Account, Vec<(u64, Event)>>,
+    ) -> anyhow::Result<()> {
+        let mut planned = Vec::with_capacity(batch.len());
+        for account in batch.keys() {
+            if let Some((bytes, revision)) = self.account_entry(account)? {
+                planned.push((account, account_key(account), bytes, revision));
+            }
+        }
+        let mut results = Vec::with_capacity(planned.len());
+        for chunk in planned.chunks(WRITES_IN_FLIGHT) {
+            let writes = chunk.iter().map(|(_, key, bytes, revision)| {
+                let (store, key, bytes, revision) = (
+                    self.shared.accounts.clone(),
+                    key.clone(),
+                    bytes.clone(),
+                    *revision,
+                );
+                // A failure of any kind goes to the one-key path, which tells a lost race from an error.
+                async move {
+                    match revision {
+                        Some(r) => store.update(key, bytes, r).await.ok(),
+                        None => store.create(key, bytes).await.ok(),
+                    }
+                }
+            });
+            results.extend(futures_util::future::join_all(writes).await);
+        }
+        for ((account, ..), result) in planned.iter().zip(results) {
+            match result {
+                Some(revision) => {
+                    if let Some(slot) = self.slots.get_mut(*account) {
+                        slot.revision = Some(revision);
+                        slot.last_state_write = Instant::now();
+                    }
+                }
+                None => self.write_account(account, &batch[*account]).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's KV entry as it stands, and the revision to write it over (`None`: the account has
+    /// no books here, nothing to write).
+    fn account_entry(&self, account: &Account) -> anyhow::Result<Option<(Bytes, Option<u64>)>> {
+        let Some(slot) = self.slots.get(account) else {
+            return Ok(None);
+        };
+        let Some(state) = self.books.account_state(account) else {
+            return Ok(None);
+        };
+        let legs = views::positions(&self.books, account, slot.applied_seq, slot.event_time);
+        let mut summary = views::summary(
+            &self.books,
+            account,
+            &legs,
+            slot.applied_seq,
+            slot.event_time,
+        );
+        summary.updated_at = now_ms();
+        let entry = AccountEntry {
+            schema: ACCOUNT_ENTRY_SCHEMA.into(),
+            applied_seq: slot.applied_seq,
+            event_time: slot.event_time,
+            summary,
+            state,
+        };
+        Ok(Some((
+            rmp_serde::to_vec_named(&entry)?.into(),
+            slot.revision,
+        )))
+    }
+
     /// Writes the account's KV entry with compare-and-set. A lost race re-reads the entry and re-applies
     /// this batch's `events` above it, then tries again.
     async fn write_account(
@@ -538,30 +620,10 @@ impl Partition {
     ) -> anyhow::Result<()> {
         let key = account_key(account);
         for _ in 0..CAS_ATTEMPTS {
-            let Some(slot) = self.slots.get(account) else {
+            let Some((bytes, revision)) = self.account_entry(account)? else {
                 return Ok(());
             };
-            let Some(state) = self.books.account_state(account) else {
-                return Ok(());
-            };
-            let legs = views::positions(&self.books, account, slot.applied_seq, slot.event_time);
-            let mut summary = views::summary(
-                &self.books,
-                account,
-                &legs,
-                slot.applied_seq,
-                slot.event_time,
-            );
-            summary.updated_at = now_ms();
-            let entry = AccountEntry {
-                schema: ACCOUNT_ENTRY_SCHEMA.into(),
-                applied_seq: slot.applied_seq,
-                event_time: slot.event_time,
-                summary,
-                state,
-            };
-            let bytes: Bytes = rmp_serde::to_vec_named(&entry)?.into();
-            let written = match slot.revision {
+            let written = match revision {
                 Some(r) => self
                     .shared
                     .accounts
@@ -615,19 +677,14 @@ impl Partition {
         anyhow::bail!("accounts/{key}: compare-and-set lost {CAS_ATTEMPTS} times")
     }
 
-    /// Writes the changed position views of `account` to KV and queues their P&L and the summary's.
+    /// Writes the changed position views of `accounts` to KV (all at once: independent keys) and queues
+    /// their P&L and each summary that changed.
     async fn write_views(
         &mut self,
-        account: &Account,
+        accounts: &[Account],
         by_mark: bool,
         outputs: &mut Vec<Outgoing>,
     ) -> anyhow::Result<()> {
-        let Some(slot) = self.slots.get(account) else {
-            return Ok(());
-        };
-        let (seq, event_time) = (slot.applied_seq, slot.event_time);
-        let legs = views::positions(&self.books, account, seq, event_time);
-        let summary = views::summary(&self.books, account, &legs, seq, event_time);
         let encoding = self.shared.config.pnl.encoding;
         let now = now_ms();
         let tag = if by_mark {
@@ -635,17 +692,41 @@ impl Partition {
         } else {
             String::new()
         };
-        for leg in legs {
-            let key = position_key(account, &leg.symbol, leg.side);
-            let previous = self.slots[account].written.get(&key).cloned();
-            if previous.as_ref().is_some_and(|(v, _)| *v == leg) {
+        // Each changed leg: its account, KV key, view, stamped copy and the revision it was last written at.
+        let mut changed = Vec::new();
+        let mut summaries = Vec::new();
+        for account in accounts {
+            let Some(slot) = self.slots.get(account) else {
                 continue;
+            };
+            let (seq, event_time) = (slot.applied_seq, slot.event_time);
+            let legs = views::positions(&self.books, account, seq, event_time);
+            let summary = views::summary(&self.books, account, &legs, seq, event_time);
+            for leg in legs {
+                let key = position_key(account, &leg.symbol, leg.side);
+                let previous = slot.written.get(&key);
+                if previous.is_some_and(|(v, _)| *v == leg) {
+                    continue;
+                }
+                let revision = previous.and_then(|(_, r)| *r);
+                let mut stamped = leg.clone();
+                stamped.updated_at = now;
+                changed.push((account, key, leg, stamped, revision));
             }
-            let mut stamped = leg.clone();
-            stamped.updated_at = now;
-            let revision = self
-                .write_position(&key, &stamped, previous.and_then(|(_, r)| r))
-                .await?;
+            if slot.summary.as_ref() != Some(&summary) {
+                summaries.push((account, seq, summary));
+            }
+        }
+        let mut revisions = Vec::with_capacity(changed.len());
+        for chunk in changed.chunks(WRITES_IN_FLIGHT) {
+            let writes = chunk
+                .iter()
+                .map(|(_, key, _, stamped, revision)| self.write_position(key, stamped, *revision));
+            revisions.extend(futures_util::future::join_all(writes).await);
+        }
+        for ((account, key, leg, stamped, _), revision) in changed.into_iter().zip(revisions) {
+            let revision = revision?;
+            let seq = stamped.applied_seq;
             outputs.push(Outgoing {
                 subject: pnl_position(account, &leg.symbol, leg.side).into(),
                 msg_id: format!(
@@ -657,14 +738,11 @@ impl Partition {
                 payload: encoding.encode(&stamped)?.into(),
                 content_type: encoding.content_type(),
             });
-            self.slots
-                .get_mut(account)
-                .expect("present above")
-                .written
-                .insert(key, (leg, Some(revision)));
+            if let Some(slot) = self.slots.get_mut(account) {
+                slot.written.insert(key, (leg, Some(revision)));
+            }
         }
-        let slot = self.slots.get_mut(account).expect("present above");
-        if slot.summary.as_ref() != Some(&summary) {
+        for (account, seq, summary) in summaries {
             let mut stamped = summary.clone();
             stamped.updated_at = now;
             outputs.push(Outgoing {
@@ -673,7 +751,9 @@ impl Partition {
                 payload: encoding.encode(&stamped)?.into(),
                 content_type: encoding.content_type(),
             });
-            slot.summary = Some(summary);
+            if let Some(slot) = self.slots.get_mut(account) {
+                slot.summary = Some(summary);
+            }
         }
         Ok(())
     }
