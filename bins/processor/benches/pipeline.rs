@@ -343,11 +343,16 @@ impl Pipeline {
     /// Waits until `EVENTS` has grown by at least `at_least` past `base`, the processor has applied
     /// every event and every count has held still; returns the last check before the first new event
     /// and the last change.
-    async fn settle(&self, base: u64, at_least: u64) -> anyhow::Result<(Progress, Progress)> {
+    async fn settle(
+        &self,
+        base: u64,
+        at_least: u64,
+    ) -> anyhow::Result<(Progress, Progress, Instant)> {
         let deadline = Instant::now() + Duration::from_secs(300);
         let mut before = self.progress().await?;
         let mut start = None;
         let mut last = before;
+        let mut stored = before.at;
         loop {
             anyhow::ensure!(
                 Instant::now() < deadline,
@@ -363,6 +368,9 @@ impl Pipeline {
                     before = now;
                 }
             }
+            if now.events != last.events {
+                stored = now.at;
+            }
             if (now.events, now.processed, now.pnl) != (last.events, last.processed, last.pnl) {
                 last = now;
             } else if let Some(start) = start
@@ -370,7 +378,7 @@ impl Pipeline {
                 && last.processed >= last.events
                 && now.at.duration_since(last.at) >= SETTLED
             {
-                return Ok((start, last));
+                return Ok((start, last, stored));
             }
         }
     }
@@ -423,16 +431,17 @@ async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
         let base = p.progress().await?;
         let fills_before = p.fills().await?;
         p.sim_post(&format!("burst?orders={per_burst}")).await?;
-        let (start, last) = p.settle(base.events, per_burst).await?;
+        let (start, last, stored) = p.settle(base.events, per_burst).await?;
         let n = last.events - base.events;
         let f = p.fills().await? - fills_before;
         let took = last.at.duration_since(start.at);
         eprintln!(
-            "… round {round}/{rounds}: {n} events, {f} fills, {} P&L messages in {:.2} s ({:.0} events/s, {:.0} fills/s)",
+            "… round {round}/{rounds}: {n} events, {f} fills, {} P&L messages in {:.2} s ({:.0} events/s, {:.0} fills/s; the last event stored on EVENTS after {:.2} s)",
             last.pnl - base.pnl,
             took.as_secs_f64(),
             per_sec(n, took),
-            per_sec(f, took)
+            per_sec(f, took),
+            stored.duration_since(start.at).as_secs_f64(),
         );
         events += n;
         fills += f;

@@ -481,10 +481,11 @@ impl Partition {
         }
         .await;
         result.map_err(|e| SessionEnd::Reset(format!("{e:#}")))?;
-        for message in &batch {
-            if let Err(e) = message.ack_with(AckKind::Ack).await {
-                debug!(error = %e, "ack not sent (the event comes again and is skipped)");
-            }
+        // The consumer acknowledges everything up to the acknowledged event.
+        if let Some(last) = batch.last()
+            && let Err(e) = last.ack_with(AckKind::Ack).await
+        {
+            debug!(error = %e, "ack not sent (the batch comes again and is skipped)");
         }
         self.shared
             .metrics

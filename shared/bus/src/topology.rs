@@ -228,7 +228,8 @@ impl Topology {
             durable_name: Some(format!("processor-{p}")),
             description: Some(format!("acctmon-processor, partition {p}")),
             filter_subject: partition_filter(p),
-            ack_policy: AckPolicy::Explicit,
+            // One ack per batch: acknowledging its last event acknowledges every event before it.
+            ack_policy: AckPolicy::All,
             deliver_policy: DeliverPolicy::All,
             ack_wait: self.ack_wait,
             max_ack_pending: 20_000,
@@ -323,7 +324,7 @@ impl Topology {
                 "stream": names::EVENTS,
                 "durable": "processor-<p>, one per partition",
                 "filter": "trading.events.<p>.>",
-                "ack": "explicit",
+                "ack": "all",
                 "ack_wait": humantime_serde::re::humantime::format_duration(c.ack_wait).to_string(),
                 "max_ack_pending": c.max_ack_pending,
             },
