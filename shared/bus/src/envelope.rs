@@ -70,7 +70,7 @@ impl Envelope {
             .schema
             .rsplit_once('/')
             .and_then(|(_, v)| v.parse::<u32>().ok());
-        if !version.is_some_and(|v| v <= SCHEMA_VERSION) {
+        if version.is_none_or(|v| v > SCHEMA_VERSION) {
             return Err(EnvelopeError::Schema(head.schema.into_owned()));
         }
         fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, EnvelopeError> {
