@@ -14,11 +14,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use acctmon_bus::pnl::{AccountEntry, PositionPnl};
 use acctmon_testkit::{NatsServer, Sim};
@@ -35,92 +33,29 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Prefix of the subjects the test and the client coordinate on (`.ready`, `.stop`).
 const CONTROL: &str = "pnl-client";
 
-/// Reads a pipe to its end on a thread of its own.
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
-/// Waits for `child` up to `timeout` (killing it then, and panicking with its stderr).
-fn wait_output(
-    mut child: Child,
-    stdout: JoinHandle<Vec<u8>>,
-    stderr: JoinHandle<Vec<u8>>,
-    what: &str,
-    timeout: Duration,
-) -> Output {
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            let stderr = stderr.join().unwrap();
-            panic!(
-                "{what}: not done within {timeout:?}; stderr:\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-/// A child with its stdout and stderr read on threads.
-fn split(mut child: Child) -> (Child, JoinHandle<Vec<u8>>, JoinHandle<Vec<u8>>) {
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    (child, stdout, stderr)
-}
-
 /// `pnl_client.py`, running.
-struct PyClient {
-    child: Option<Child>,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-}
+struct PyClient(acctmon_testkit::python::Captured);
 
 impl PyClient {
     fn start(python: &Path, nats_url: &str) -> PyClient {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/pnl_client.py");
         // -I: no user site-packages or PYTHON* variables; -B: no __pycache__ beside the script.
-        let child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg("-I")
             .arg("-B")
             .arg(&script)
             .arg(nats_url)
-            .arg(CONTROL)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("pnl_client.py: cannot start: {e}"));
-        let (child, stdout, stderr) = split(child);
-        PyClient {
-            child: Some(child),
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        }
+            .arg(CONTROL);
+        PyClient(acctmon_testkit::python::Captured::spawn(
+            command,
+            "pnl_client.py",
+        ))
     }
 
     /// Waits for the client to exit (after the stop message); its one JSON object.
-    fn finish(mut self) -> Value {
-        let out = wait_output(
-            self.child.take().unwrap(),
-            self.stdout.take().unwrap(),
-            self.stderr.take().unwrap(),
-            "pnl_client.py",
-            CLIENT_TIMEOUT,
-        );
+    fn finish(self) -> Value {
+        let out = self.0.wait(CLIENT_TIMEOUT);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -131,15 +66,6 @@ impl PyClient {
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
             panic!("pnl_client.py printed no JSON object ({e}):\n{stdout}\nstderr:\n{stderr}")
         })
-    }
-}
-
-impl Drop for PyClient {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
