@@ -168,25 +168,15 @@ pub async fn pump(
         tokio::select! {
             out = source.next(), if !expired => {
                 // Whatever else is ready goes in the same write: one flush per burst.
-                let mut next = out;
-                let mut burst = 0;
-                loop {
-                    match next {
-                        Some(Out::Text(text)) => {
-                            if tx.feed(Message::Text(Utf8Bytes::from(text))).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(Out::Close) | None => {
-                            let _ = tx.send(Message::Close(None)).await;
-                            return;
-                        }
+                let (frames, close) = burst(out, &mut source, MAX_BURST);
+                for text in frames {
+                    if tx.feed(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                        return;
                     }
-                    burst += 1;
-                    match source.next().now_or_never() {
-                        Some(more) if burst < MAX_BURST => next = more,
-                        _ => break,
-                    }
+                }
+                if close {
+                    let _ = tx.send(Message::Close(None)).await;
+                    return;
                 }
                 if tx.flush().await.is_err() {
                     return;
@@ -239,5 +229,52 @@ pub async fn pump(
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+/// `first` and whatever else `source` has ready, up to `max` frames: the texts to write in one go, and
+/// whether the source ended or asked to close after them. The limit is checked before taking the next
+/// item, so an item taken is an item returned.
+fn burst(first: Option<Out>, source: &mut Source, max: usize) -> (Vec<String>, bool) {
+    let mut texts = Vec::new();
+    let mut next = first;
+    loop {
+        match next {
+            Some(Out::Text(text)) => texts.push(text),
+            Some(Out::Close) | None => return (texts, true),
+        }
+        if texts.len() >= max {
+            return (texts, false);
+        }
+        match source.next().now_or_never() {
+            Some(more) => next = more,
+            None => return (texts, false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bursts_cut_a_long_queue_without_losing_a_frame() {
+        let queued: Vec<Out> = (0..1300).map(|i| Out::Text(i.to_string())).collect();
+        let mut source: Source = Box::pin(stream::iter(queued).chain(stream::iter([Out::Close])));
+        let mut sent = Vec::new();
+        let mut writes = 0;
+        loop {
+            let first = source.next().await;
+            let (texts, close) = burst(first, &mut source, 512);
+            assert!(texts.len() <= 512);
+            sent.extend(texts);
+            writes += 1;
+            if close {
+                break;
+            }
+        }
+        let expected: Vec<String> = (0..1300).map(|i: i32| i.to_string()).collect();
+        assert_eq!(sent, expected);
+        assert_eq!(writes, 3);
     }
 }
