@@ -116,6 +116,39 @@ impl Slot {
     }
 }
 
+/// Where a session's deliveries stand. A session's consumer is new, so its deliveries are numbered
+/// 1, 2, 3, … and carry rising stream sequences. A number skipped is a delivery that never arrived (lost
+/// with a connection, say, while the server restarted): applying past it, and then acknowledging
+/// everything up to a later event, would lose that event for good.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Delivery {
+    stream_seq: u64,
+    consumer_seq: u64,
+}
+
+impl Delivery {
+    /// Takes the next delivery, or says why the session must start again from the ack floor.
+    fn follow(&mut self, stream_seq: u64, consumer_seq: u64) -> Result<(), String> {
+        if consumer_seq != self.consumer_seq + 1 {
+            return Err(format!(
+                "delivery {consumer_seq} after {}: a delivery was lost or repeated",
+                self.consumer_seq
+            ));
+        }
+        if stream_seq <= self.stream_seq {
+            return Err(format!(
+                "sequence {stream_seq} after {}: redelivered out of order",
+                self.stream_seq
+            ));
+        }
+        *self = Delivery {
+            stream_seq,
+            consumer_seq,
+        };
+        Ok(())
+    }
+}
+
 /// The worker of one partition.
 pub struct Partition {
     p: u32,
@@ -253,7 +286,7 @@ impl Partition {
             Err(e) => return SessionEnd::Reset(format!("open the consumer: {e}")),
         };
         let mut marks = self.shared.marks.clone();
-        let mut last_seq = 0u64;
+        let mut order = Delivery::default();
         let mut tick = tokio::time::interval(
             self.shared
                 .config
@@ -302,7 +335,7 @@ impl Partition {
                         .pending
                         .with_label_values(&[&self.p.to_string()])
                         .set(i64::try_from(pending).unwrap_or(i64::MAX));
-                    if let Err(end) = self.batch(batch, &mut last_seq).await {
+                    if let Err(end) = self.batch(batch, &mut order).await {
                         return end;
                     }
                     if pending == 0 && !caught_up {
@@ -414,7 +447,7 @@ impl Partition {
     async fn batch(
         &mut self,
         batch: Vec<jetstream::Message>,
-        last_seq: &mut u64,
+        order: &mut Delivery,
     ) -> Result<(), SessionEnd> {
         let started = Instant::now();
         self.shared.metrics.batch_size.observe(batch.len() as f64);
@@ -425,12 +458,9 @@ impl Partition {
                 .info()
                 .map_err(|e| SessionEnd::Reset(format!("message info: {e}")))?;
             let seq = info.stream_sequence;
-            if seq <= *last_seq {
-                return Err(SessionEnd::Reset(format!(
-                    "sequence {seq} after {last_seq}: redelivered out of order"
-                )));
-            }
-            *last_seq = seq;
+            order
+                .follow(seq, info.consumer_sequence)
+                .map_err(SessionEnd::Reset)?;
             let envelope = match Envelope::decode(&message.payload) {
                 Ok(e) => e,
                 Err(e) => {
@@ -520,6 +550,13 @@ impl Partition {
                 for mark in self.shared.marks.borrow().prices.values() {
                     self.books.apply(&Event::Mark(mark.clone()));
                 }
+                debug!(
+                    partition = self.p,
+                    account = %account,
+                    applied_seq = stored.applied_seq,
+                    revision = e.revision,
+                    "books loaded from KV"
+                );
                 Slot::new(stored.applied_seq, stored.event_time, Some(e.revision))
             }
             Some(e) => {
@@ -868,4 +905,30 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Delivery;
+
+    #[test]
+    fn a_session_follows_only_an_unbroken_run_of_deliveries() {
+        let mut order = Delivery::default();
+        assert_eq!(order.follow(40, 1), Ok(()));
+        assert_eq!(order.follow(47, 2), Ok(()));
+        // Delivery 3 was lost: 4 may not be applied, or acknowledging it would acknowledge 3.
+        let lost = order.follow(52, 4).unwrap_err();
+        assert!(lost.contains("delivery 4 after 2"), "{lost}");
+        assert_eq!(
+            order,
+            Delivery {
+                stream_seq: 47,
+                consumer_seq: 2
+            }
+        );
+        // A redelivery of an earlier event.
+        let again = order.follow(40, 3).unwrap_err();
+        assert!(again.contains("sequence 40 after 47"), "{again}");
+        assert_eq!(order.follow(53, 3), Ok(()));
+    }
 }
