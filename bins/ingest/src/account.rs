@@ -124,6 +124,8 @@ pub enum SessionEnd {
 pub struct Money {
     kind: EventKind,
     asset: String,
+    /// The symbol of a funding payment, when the source names it.
+    symbol: Option<String>,
     amount: Decimal,
     time: i64,
     /// Read from the income history (it carries a `tranId`), not from the stream.
@@ -135,8 +137,43 @@ impl Money {
         self.kind == other.kind
             && self.asset == other.asset
             && self.amount == other.amount
+            && (self.symbol.is_none() || other.symbol.is_none() || self.symbol == other.symbol)
             && (self.time - other.time).abs() <= MONEY_MATCH_MS
     }
+}
+
+/// Which of `found` (money movements read from the income history, in time order) match one of
+/// `published`, each published movement matching at most one. The pairs closest in time are made
+/// first (equal times before all others): one position paid the same amount at consecutive funding times must not have
+/// one payment taken for the other, or the one not published would be taken as published.
+fn published_matches(published: &[Money], found: &[Money]) -> Vec<bool> {
+    // Every possible pair, the closest in time first (equal times first of all).
+    let mut by_amount: HashMap<(EventKind, &str, Decimal), Vec<usize>> = HashMap::new();
+    for (i, p) in published.iter().enumerate() {
+        by_amount
+            .entry((p.kind, p.asset.as_str(), p.amount))
+            .or_default()
+            .push(i);
+    }
+    let mut pairs: Vec<(i64, usize, usize)> = Vec::new();
+    for (m, row) in found.iter().enumerate() {
+        let same = by_amount.get(&(row.kind, row.asset.as_str(), row.amount));
+        for &i in same.into_iter().flatten() {
+            if published[i].matches(row) {
+                pairs.push(((published[i].time - row.time).abs(), m, i));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    let mut claimed = vec![false; published.len()];
+    let mut matched = vec![false; found.len()];
+    for (_, m, i) in pairs {
+        if !matched[m] && !claimed[i] {
+            matched[m] = true;
+            claimed[i] = true;
+        }
+    }
+    matched
 }
 
 /// How far apart the stream's and the income history's times of one money movement may be.
@@ -554,7 +591,10 @@ impl AccountIngest {
             .cursor
             .money
             .iter()
-            .position(|p| p.from_backfill && p.time != m.time && p.matches(&m));
+            .enumerate()
+            .filter(|(_, p)| p.from_backfill && p.time != m.time && p.matches(&m))
+            .min_by_key(|(_, p)| (p.time - m.time).abs())
+            .map(|(i, _)| i);
         found.and_then(|i| self.cursor.money.remove(i)).is_some()
     }
 
@@ -602,9 +642,9 @@ impl AccountIngest {
     /// The income rows that tell of something not published: trade rows whose trade has no complete fill
     /// on the stream, and money movements without a published match.
     fn unpublished<'r>(&self, rows: &'r [IncomeRow]) -> (Vec<&'r IncomeRow>, Vec<&'r IncomeRow>) {
-        let mut claimed = vec![false; self.cursor.money.len()];
         let mut trades = Vec::new();
         let mut money_rows = Vec::new();
+        let mut found = Vec::new();
         for row in rows {
             match row.income_type.as_str() {
                 "COMMISSION" | "REALIZED_PNL" => {
@@ -627,19 +667,19 @@ impl AccountIngest {
                     if self.restored_money_time.is_some_and(|t| row.time <= t) {
                         continue;
                     }
-                    let found = self
-                        .cursor
-                        .money
-                        .iter()
-                        .enumerate()
-                        .position(|(i, p)| !claimed[i] && p.matches(&m));
-                    match found {
-                        Some(i) => claimed[i] = true,
-                        None => money_rows.push(row),
-                    }
+                    money_rows.push(row);
+                    found.push(m);
                 }
             }
         }
+        let published: Vec<Money> = self.cursor.money.iter().cloned().collect();
+        let matched = published_matches(&published, &found);
+        let money_rows = money_rows
+            .into_iter()
+            .zip(matched)
+            .filter(|(_, matched)| !matched)
+            .map(|(row, _)| row)
+            .collect();
         (trades, money_rows)
     }
 
@@ -791,6 +831,7 @@ fn money(event: &Event) -> Option<Money> {
         Event::Funding(f) => Some(Money {
             kind: EventKind::Funding,
             asset: f.asset.as_str().to_owned(),
+            symbol: f.symbol.as_ref().map(|s| s.as_str().to_owned()),
             amount: f.amount,
             time: f.time.0,
             from_backfill: f.tran_id.is_some(),
@@ -798,6 +839,7 @@ fn money(event: &Event) -> Option<Money> {
         Event::Transfer(t) => Some(Money {
             kind: EventKind::Transfer,
             asset: t.asset.as_str().to_owned(),
+            symbol: None,
             amount: t.amount,
             time: t.time.0,
             from_backfill: t.tran_id.is_some(),
@@ -944,6 +986,44 @@ mod tests {
         }));
         assert_eq!(c.last_time, Some(150), "our own notices are not history");
         assert!(c.known());
+    }
+
+    fn paid(symbol: &str, amount: &str, time: i64, from_backfill: bool) -> Money {
+        Money {
+            kind: EventKind::Funding,
+            asset: "USDT".into(),
+            symbol: Some(symbol.into()),
+            amount: amount.parse().expect("decimal"),
+            time,
+            from_backfill,
+        }
+    }
+
+    #[test]
+    fn equal_payments_at_consecutive_funding_times_are_told_apart() {
+        // One leg paid 0.24 at 8000, 16000 and 24000; the one at 16000 was never published.
+        let published = [
+            paid("SOLUSDT", "0.24", 8_000, false),
+            paid("SOLUSDT", "0.24", 24_000, false),
+            paid("ETHUSDT", "0.24", 16_000, false),
+        ];
+        let found = [
+            paid("SOLUSDT", "0.24", 8_000, true),
+            paid("SOLUSDT", "0.24", 16_000, true),
+            paid("SOLUSDT", "0.24", 24_000, true),
+        ];
+        assert_eq!(
+            published_matches(&published, &found),
+            [true, false, true],
+            "the payment at 16000 is the one missing"
+        );
+        // Stamped a few seconds apart by the two sources: the nearest pairs.
+        let late = [paid("SOLUSDT", "0.24", 11_000, false)];
+        let rows = [
+            paid("SOLUSDT", "0.24", 8_000, true),
+            paid("SOLUSDT", "0.24", 10_000, true),
+        ];
+        assert_eq!(published_matches(&late, &rows), [false, true]);
     }
 
     #[test]
