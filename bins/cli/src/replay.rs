@@ -237,7 +237,12 @@ pub async fn rebuild(args: &ReplayArgs) -> Result<Rebuilt> {
             .await
             .context("flush the republished events")?;
     }
-    books.settle(Timestamp(i64::MAX));
+    // Printed on their own, the books judge what still waits at the end of the input. Compared with the
+    // live books, they stop where the processor stands: rows are judged by the stream's `heard` notices,
+    // which both have applied.
+    if live.is_none() {
+        books.settle(Timestamp(i64::MAX));
+    }
     progress.done(applied);
     if let Some(prefix) = &args.republish {
         eprintln!("republished {republished} events under {prefix}.>");

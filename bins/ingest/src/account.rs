@@ -200,6 +200,9 @@ pub struct AccountIngest {
     audit_from: Option<i64>,
     /// The newest exchange event time `E` handled from the live stream.
     last_event_time: i64,
+    /// The newest time of an account event published, and the time of the last `heard` notice.
+    published_until: i64,
+    heard_until: i64,
 }
 
 impl AccountIngest {
@@ -243,6 +246,8 @@ impl AccountIngest {
             restored_money_time: None,
             audit_from: None,
             last_event_time: 0,
+            published_until: 0,
+            heard_until: 0,
         })
     }
 
@@ -390,6 +395,12 @@ impl AccountIngest {
     async fn publish_event(&mut self, event: Event, received_at: i64) -> anyhow::Result<()> {
         let kind = event.kind();
         let id = msg_id(&event);
+        if !matches!(
+            event,
+            Event::Stream(_) | Event::Mark(_) | Event::Brackets(_)
+        ) {
+            self.published_until = self.published_until.max(event.time().0);
+        }
         self.cursor.note(&event);
         self.interest.note(&event);
         let payload = Envelope::new(event, received_at)
@@ -467,6 +478,9 @@ impl AccountIngest {
         let mut audit =
             tokio::time::interval_at(tokio::time::Instant::now() + audit_every, audit_every);
         audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard =
+            tokio::time::interval(self.stream.heard_every.max(Duration::from_millis(10)));
+        heard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let rotate = tokio::time::sleep_until(connected_at + self.stream.rotate_after);
         tokio::pin!(rotate);
         let mut events = Vec::with_capacity(8);
@@ -485,6 +499,11 @@ impl AccountIngest {
                         }
                         Err(e) => warn!(%account, error = %e, "listenKey keepalive failed; trying again next period"),
                     }
+                    continue;
+                }
+                _ = heard.tick() => {
+                    let quiet = frames.is_empty() && local_ms() - last_received >= self.grace_ms();
+                    self.declare_heard(quiet).await?;
                     continue;
                 }
                 _ = audit.tick() => {
@@ -524,6 +543,36 @@ impl AccountIngest {
                 self.publisher.flush().await?;
             }
         }
+    }
+
+    /// Publishes a `heard` notice when something published is not yet covered by one. Frames are
+    /// handled in arrival order and the exchange sends each event type in time order, so every event
+    /// stamped up to the newest time handled, less the grace for the order between types, is published.
+    /// A stream `quiet` for the grace has nothing in flight: then everything up to the exchange's clock
+    /// less the grace is.
+    async fn declare_heard(&mut self, quiet: bool) -> anyhow::Result<()> {
+        if self.published_until <= self.heard_until {
+            return Ok(());
+        }
+        let until = if quiet {
+            self.rest.server_now()
+        } else {
+            self.last_event_time
+        } - self.grace_ms();
+        if until <= self.heard_until {
+            return Ok(());
+        }
+        self.heard_until = until;
+        let notice = Event::Stream(StreamNotice {
+            account: self.account.clone(),
+            status: StreamStatus::Heard,
+            time: Timestamp(until),
+        });
+        self.publish_event(notice, local_ms()).await
+    }
+
+    fn grace_ms(&self) -> i64 {
+        i64::try_from(self.stream.audit_grace.as_millis()).unwrap_or(5000)
     }
 
     /// Decodes and publishes one frame; true when it says the listenKey expired.
@@ -793,7 +842,7 @@ impl AccountIngest {
     /// backfilled at once. `heard` is the local time up to which every received frame is published;
     /// rows younger than that less the grace (the network's delay) are left for the next audit.
     async fn audit(&mut self, heard: i64) -> anyhow::Result<()> {
-        let grace = i64::try_from(self.stream.audit_grace.as_millis()).unwrap_or(5000);
+        let grace = self.grace_ms();
         let now = self.rest.server_now();
         let offset = now - local_ms();
         // The exchange sends events in time order: up to the newest event time handled, everything was

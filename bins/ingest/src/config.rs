@@ -215,9 +215,14 @@ pub struct StreamConfig {
     /// stayed open never delivered (0: never).
     #[serde(with = "humantime_serde")]
     pub audit_every: Duration,
-    /// How old an income row must be before the audit expects its live event.
+    /// How old an income row must be before the audit expects its live event; also how long after
+    /// receiving everything up to a time ingest waits before declaring that time heard.
     #[serde(with = "humantime_serde")]
     pub audit_grace: Duration,
+    /// How often, while an account has published something not yet declared heard, a `heard` notice
+    /// says up to which exchange time everything was published (readers judge rows still waiting by it).
+    #[serde(with = "humantime_serde")]
+    pub heard_every: Duration,
 }
 
 impl Default for StreamConfig {
@@ -232,6 +237,7 @@ impl Default for StreamConfig {
             publish_window: 1024,
             audit_every: Duration::from_secs(60),
             audit_grace: Duration::from_secs(5),
+            heard_every: Duration::from_secs(1),
         }
     }
 }

@@ -33,10 +33,6 @@ pub struct Config {
     pub seen_ids_per_symbol: usize,
     /// Start of the trading day, `HH:MM` UTC.
     pub day_boundary: String,
-    /// Exchange rows still waiting for the change that decides them are judged once their account has
-    /// had no event for this long.
-    #[serde(with = "humantime_serde")]
-    pub settle_grace: Duration,
 }
 
 impl Default for Config {
@@ -53,7 +49,6 @@ impl Default for Config {
             pnl: PnlConfig::default(),
             seen_ids_per_symbol: 1024,
             day_boundary: "00:00".into(),
-            settle_grace: Duration::from_secs(5),
         }
     }
 }

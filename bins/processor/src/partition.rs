@@ -7,7 +7,7 @@
 //! (a redelivery after a crash or a server restart) ends the session and a new one starts again from the
 //! ack floor, rather than skipping an event that was never applied.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,8 +67,6 @@ pub struct Shared {
 /// Mark-only changes rewrite an account's KV entry at most this often (its positions and P&L follow the
 /// marks at `pnl.mark_interval`).
 const MARK_STATE_EVERY: Duration = Duration::from_secs(5);
-/// How often held exchange rows are judged.
-const SETTLE_EVERY: Duration = Duration::from_secs(1);
 /// Compare-and-set attempts before the session restarts.
 const CAS_ATTEMPTS: u32 = 8;
 /// KV writes of one batch in flight at once.
@@ -96,8 +94,6 @@ struct Slot {
     mark_dirty: bool,
     last_mark_publish: Instant,
     last_state_write: Instant,
-    /// When the partition last applied an event of the account.
-    last_event_at: Instant,
 }
 
 impl Slot {
@@ -111,7 +107,6 @@ impl Slot {
             mark_dirty: true,
             last_mark_publish: Instant::now(),
             last_state_write: Instant::now(),
-            last_event_at: Instant::now(),
         }
     }
 }
@@ -157,7 +152,6 @@ pub struct Partition {
     slots: HashMap<Account, Slot>,
     publisher: Publisher,
     marks_applied: BTreeMap<Symbol, Timestamp>,
-    last_settle: Instant,
 }
 
 impl Partition {
@@ -182,7 +176,6 @@ impl Partition {
             slots: HashMap::new(),
             publisher,
             marks_applied: BTreeMap::new(),
-            last_settle: Instant::now(),
         })
     }
 
@@ -370,37 +363,10 @@ impl Partition {
         }
     }
 
-    /// Judges held exchange rows, and republishes accounts whose marks moved.
+    /// Republishes the accounts whose marks moved (their KV entry at most every [`MARK_STATE_EVERY`]).
+    /// Exchange rows still waiting are judged by the stream's `heard` notices, in the batches, so that
+    /// a replay of the stream judges them alike.
     async fn on_tick(&mut self) -> anyhow::Result<()> {
-        let mut touched = BTreeSet::new();
-        let mut recon_out = Vec::new();
-        if self.last_settle.elapsed() >= SETTLE_EVERY {
-            self.last_settle = Instant::now();
-            // An exchange row waits for the change that decides it; an account quiet for the grace
-            // has delivered everything up to its latest event, so what still waits is judged then.
-            // (Event times of one account are not a clock to settle by: after a reconnect, buffered
-            // live events older than the backfill's snapshot follow it.)
-            let grace = self.shared.config.settle_grace;
-            let quiet: Vec<Account> = self
-                .slots
-                .iter()
-                .filter(|(a, s)| s.last_event_at.elapsed() >= grace && self.books.has_pending(a))
-                .map(|(a, _)| a.clone())
-                .collect();
-            let held: Vec<Account> = quiet
-                .iter()
-                .filter(|a| self.books.held_fills(a) > 0)
-                .cloned()
-                .collect();
-            for account in &quiet {
-                let until = self.books.account_time(account).unwrap_or_default();
-                for d in self.books.settle_account(account, until) {
-                    touched.insert(d.account.clone());
-                    recon_out.push((d, 0u64));
-                }
-            }
-            touched.extend(held);
-        }
         let interval = self.shared.config.pnl.mark_interval;
         let marked: Vec<Account> = self
             .slots
@@ -408,35 +374,27 @@ impl Partition {
             .filter(|(_, s)| s.mark_dirty && s.last_mark_publish.elapsed() >= interval)
             .map(|(a, _)| a.clone())
             .collect();
-        if touched.is_empty() && marked.is_empty() {
+        if marked.is_empty() {
             return Ok(());
         }
-        let mut outputs = Vec::new();
-        let mut states: BTreeMap<Account, Vec<(u64, Event)>> = BTreeMap::new();
-        for account in marked.iter().chain(&touched) {
-            let state_due = touched.contains(account)
-                || self
-                    .slots
-                    .get(account)
-                    .is_some_and(|s| s.last_state_write.elapsed() >= MARK_STATE_EVERY);
-            if state_due {
-                states.insert(account.clone(), Vec::new());
-            }
-        }
-        self.write_accounts(&states).await?;
-        let republished: Vec<Account> = marked
+        let states: BTreeMap<Account, Vec<(u64, Event)>> = marked
             .iter()
-            .chain(touched.iter().filter(|a| !marked.contains(a)))
-            .cloned()
+            .filter(|a| {
+                self.slots
+                    .get(*a)
+                    .is_some_and(|s| s.last_state_write.elapsed() >= MARK_STATE_EVERY)
+            })
+            .map(|a| (a.clone(), Vec::new()))
             .collect();
-        self.write_views(&republished, true, &mut outputs).await?;
-        for account in &republished {
+        self.write_accounts(&states).await?;
+        let mut outputs = Vec::new();
+        self.write_views(&marked, true, &mut outputs).await?;
+        for account in &marked {
             if let Some(slot) = self.slots.get_mut(account) {
                 slot.mark_dirty = false;
                 slot.last_mark_publish = Instant::now();
             }
         }
-        self.recon_outputs(&recon_out, &mut outputs)?;
         for out in outputs {
             self.publisher.publish(out).await?;
         }
@@ -493,7 +451,6 @@ impl Partition {
                 .inc();
             slot.applied_seq = seq;
             slot.event_time = slot.event_time.max(event.time().0);
-            slot.last_event_at = Instant::now();
             found.extend(applied.discrepancies.into_iter().map(|d| (d, seq)));
             by_account.entry(account).or_default().push((seq, event));
         }
@@ -852,7 +809,8 @@ impl Partition {
         found: &[(Discrepancy, u64)],
         outputs: &mut Vec<Outgoing>,
     ) -> anyhow::Result<()> {
-        for (i, (d, seq)) in found.iter().enumerate() {
+        let (mut previous, mut nth) = (None, 0usize);
+        for (d, seq) in found {
             let kind = d.kind.as_str();
             self.shared
                 .metrics
@@ -880,15 +838,14 @@ impl Partition {
                 time: d.time.0,
                 seq: *seq,
             };
-            let id = if *seq == 0 {
-                format!(
-                    "recon:{}:{kind}:{subject_of}:settle:{}",
-                    d.account.as_str(),
-                    d.time.0
-                )
-            } else {
-                format!("recon:{}:{kind}:{subject_of}:{seq}:{i}", d.account.as_str())
-            };
+            // The event's sequence and the discrepancy's place among that event's: the same whatever the
+            // batch, so that an event applied again after a crash reports nothing twice.
+            nth = if previous == Some(*seq) { nth + 1 } else { 0 };
+            previous = Some(*seq);
+            let id = format!(
+                "recon:{}:{kind}:{subject_of}:{seq}:{nth}",
+                d.account.as_str()
+            );
             outputs.push(Outgoing {
                 subject: recon(&d.account, kind).into(),
                 msg_id: id,

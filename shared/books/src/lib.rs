@@ -9,9 +9,10 @@
 //! reported, and a consistent stream gives no discrepancy whatever the arrival order of different event
 //! types (see the `check` module).
 //!
-//! Exchange rows are judged once decidable; a long-running caller should call [`Books::settle`] with a
-//! time by which every change up to it must have arrived (e.g. the latest event time minus a grace), and
-//! callers replaying a finished input settle at its end. Inside a position, cost bases and realized
+//! Exchange rows are judged once decidable: when a later change arrives, or when a stream notice of
+//! status `heard` says that every change up to its time was published (a row still waiting then is
+//! judged against what we have). So the books of a stream depend only on the stream, whoever reads it and
+//! however fast. Callers replaying a finished input settle ([`Books::settle`]) at its end. Inside a position, cost bases and realized
 //! figures are exact 16-decimal fixed point (exchange figures have at most 8 decimals); the API speaks
 //! [`rust_decimal::Decimal`].
 //!
@@ -48,7 +49,7 @@ mod stats;
 use std::collections::{BTreeMap, HashMap};
 
 use acctmon_domain::{
-    Account, Asset, Bracket, Decimal, Event, PositionSide, Symbol, Timestamp, TradeId,
+    Account, Asset, Bracket, Decimal, Event, PositionSide, StreamStatus, Symbol, Timestamp, TradeId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -347,6 +348,10 @@ impl Books {
                     Event::MarginCall(_) => {
                         book.margin_calls += 1;
                         Outcome::Noted
+                    }
+                    Event::Stream(s) if s.status == StreamStatus::Heard => {
+                        book.settle(s.time, &mut ctx);
+                        Outcome::Applied
                     }
                     Event::Order(_) | Event::Stream(_) => Outcome::Noted,
                     Event::Mark(_) | Event::Brackets(_) => Outcome::Noted,

@@ -836,6 +836,53 @@ fn settling_one_account_leaves_the_others_waiting() {
     assert!(!b.has_pending(&account()));
 }
 
+/// A row whose fill is slow to come waits, whoever reads the stream and however long it takes; a
+/// `heard` notice at or past the row's time judges it, an earlier one does not, and a fill that comes
+/// in time still decides it.
+#[test]
+fn a_waiting_row_is_judged_by_a_heard_notice_not_by_a_readers_clock() {
+    let heard = |time: Timestamp| {
+        Event::Stream(acctmon_domain::StreamNotice {
+            account: account(),
+            status: acctmon_domain::StreamStatus::Heard,
+            time,
+        })
+    };
+    let row_time = Timestamp(1_700_000_000_000 + 2_000);
+    // The row for fill 2 comes first; the fill follows a notice that stops short of the row.
+    let mut b = books();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    b.apply(&position_row("BTCUSDT", Both, "2", "50000", row_time));
+    let early = b.apply(&heard(Timestamp(row_time.0 - 1)));
+    assert!(early.discrepancies.is_empty());
+    assert!(b.has_pending(&account()), "the row's fill may still come");
+    b.apply(&Event::Fill(fill(
+        2, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    assert!(!b.has_pending(&account()));
+    assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
+    // The fill never comes: the notice past the row's time judges it, and the exchange's 2 is adopted.
+    let mut b = books();
+    b.apply(&Event::Fill(fill(
+        1, "BTCUSDT", Buy, Both, "1", "50000", "0",
+    )));
+    b.apply(&position_row("BTCUSDT", Both, "2", "50000", row_time));
+    let judged = b.apply(&heard(row_time));
+    assert_eq!(judged.discrepancies.len(), 1, "{:?}", judged.discrepancies);
+    assert_eq!(
+        (
+            judged.discrepancies[0].ours,
+            judged.discrepancies[0].exchange
+        ),
+        (d("1"), d("2"))
+    );
+    assert!(!b.has_pending(&account()));
+    let (_, leg) = b.positions(Some(&account()))[0];
+    assert_eq!(leg.qty(), d("2"));
+}
+
 /// A burst of fills stamped with one millisecond (one order sweeping the book, or a simulator's burst),
 /// each fill's balance and position rows arriving just before it as Binance may send them: every row
 /// agrees, and the persisted books do not grow with the number of fills in the millisecond (they are

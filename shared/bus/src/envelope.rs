@@ -247,6 +247,7 @@ fn status_name(status: &StreamStatus) -> &'static str {
         StreamStatus::Connected => "connected",
         StreamStatus::Gap => "gap",
         StreamStatus::Expired => "expired",
+        StreamStatus::Heard => "heard",
         StreamStatus::Other { .. } => "other",
         StreamStatus::Undecodable { .. } => "undecodable",
     }

@@ -403,6 +403,11 @@ pub enum StreamStatus {
     Gap,
     /// The listenKey expired (`listenKeyExpired`).
     Expired,
+    /// Everything the exchange sent for the account up to `time` (exchange time, less an allowance for
+    /// the network's delay) was published before this notice. An exchange row stamped at or before it
+    /// that still waits for the change that decides it is judged now: that change is not coming. (Judging
+    /// by this notice, rather than by a reader's own clock, makes every reader of the stream judge alike.)
+    Heard,
     /// An event type this version does not model (ALGO_UPDATE, STRATEGY_UPDATE …), kept by name.
     Other {
         /// The event name `e`.

@@ -117,7 +117,6 @@ impl Processor {
                 r#"admin_listen = "127.0.0.1:{port}"
 log_filter = "info,acctmon_processor=debug"
 instance = "{instance}"
-settle_grace = "2s"
 [nats]
 urls = ["{}"]
 [topology]
