@@ -49,6 +49,38 @@ async fn three_accounts_fills_arrive_exactly_once_in_exchange_order() {
     );
     let metrics = ingest.metrics().await;
     assert!(metrics.contains("acctmon_ingest_events_total{account=\"b\",kind=\"fill\"}"));
+    // Each account's `heard` notices: after one, nothing stamped at or before its time comes.
+    let events = support::read_events(&nats.url()).await;
+    for account in ACCOUNTS {
+        let mut heard = None;
+        let mut notices = 0;
+        for (_, envelope) in &events {
+            let event = &envelope.event;
+            if event.account().map(|a| a.as_str()) != Some(account) {
+                continue;
+            }
+            match event {
+                acctmon_domain::Event::Stream(n)
+                    if n.status == acctmon_domain::StreamStatus::Heard =>
+                {
+                    assert!(heard < Some(n.time), "heard notices move forward");
+                    heard = Some(n.time);
+                    notices += 1;
+                }
+                acctmon_domain::Event::Fill(f) => assert!(
+                    heard.is_none_or(|h| f.time > h),
+                    "fill {} of {account} stamped {:?} came after a notice that everything up to {heard:?} was published",
+                    f.trade_id,
+                    f.time
+                ),
+                _ => {}
+            }
+        }
+        assert!(
+            notices >= 3,
+            "{notices} heard notices of {account} in 6 s of trading"
+        );
+    }
     // Mark prices of the traded symbols reached KV.
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
