@@ -98,6 +98,16 @@ async fn our_partition_is_the_one_the_server_mapping_computes() {
     }
 }
 
+/// Message `i` of one flow: id `id-<i>`, payload `<i>`.
+fn numbered(i: u32) -> Outgoing {
+    Outgoing {
+        subject: "trading.events.1.main.fill".into(),
+        msg_id: format!("id-{i}"),
+        payload: format!("{i}").into_bytes().into(),
+        content_type: acctmon_bus::envelope::CONTENT_TYPE,
+    }
+}
+
 #[tokio::test]
 async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
     let nats = NatsServer::start();
@@ -108,15 +118,7 @@ async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
     let mut publisher = Publisher::new(&client, 64, metrics.clone());
     for round in 0..2 {
         for i in 0..500u32 {
-            publisher
-                .publish(Outgoing {
-                    subject: "trading.events.1.main.fill".into(),
-                    msg_id: format!("id-{i}"),
-                    payload: format!("{i}").into_bytes().into(),
-                    content_type: acctmon_bus::envelope::CONTENT_TYPE,
-                })
-                .await
-                .unwrap();
+            publisher.publish(numbered(i)).await.unwrap();
         }
         publisher.flush().await.unwrap();
         assert_eq!(metrics.stored.get(), 500, "round {round}");
@@ -215,15 +217,7 @@ async fn publishing_keeps_order_through_a_server_kill() {
         tokio::spawn(async move {
             let mut publisher = Publisher::new(&client, 1024, PublishMetrics::unregistered());
             for i in 0..total {
-                publisher
-                    .publish(Outgoing {
-                        subject: "trading.events.1.main.fill".into(),
-                        msg_id: format!("id-{i}"),
-                        payload: format!("{i}").into_bytes().into(),
-                        content_type: acctmon_bus::envelope::CONTENT_TYPE,
-                    })
-                    .await
-                    .unwrap();
+                publisher.publish(numbered(i)).await.unwrap();
                 sent.store(i, std::sync::atomic::Ordering::Relaxed);
             }
             publisher.flush().await.unwrap();
