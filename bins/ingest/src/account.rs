@@ -143,9 +143,9 @@ impl Money {
 }
 
 /// Which of `found` (money movements read from the income history, in time order) match one of
-/// `published`, each published movement matching at most one. The pairs closest in time are made
-/// first (equal times before all others): one position paid the same amount at consecutive funding times must not have
-/// one payment taken for the other, or the one not published would be taken as published.
+/// `published`, each published movement matching at most one. The pairs closest in time are made first
+/// (equal times before all others): a leg that pays the same amount at consecutive funding times must
+/// not have one payment taken for the other, or the one never published would pass for published.
 fn published_matches(published: &[Money], found: &[Money]) -> Vec<bool> {
     // Every possible pair, the closest in time first (equal times first of all).
     let mut by_amount: HashMap<(EventKind, &str, Decimal), Vec<usize>> = HashMap::new();
