@@ -42,50 +42,20 @@ fn main() -> anyhow::Result<()> {
     let nats = NatsServer::start();
 
     // The exchange stand-in gets a thread of its own: a real exchange does not share ingest's runtime.
-    let sim_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    sim_listener.set_nonblocking(true)?;
-    let sim_addr = sim_listener.local_addr()?;
     let names: Vec<String> = (0..accounts).map(|i| format!("bench{i}")).collect();
     let mut sim_args = vec!["--fills-per-sec".to_owned(), "0".to_owned()];
     for name in &names {
         sim_args.extend(["--account".to_owned(), name.clone()]);
     }
-    let sim_config = acctmon_sim::server::Config::from_args(sim_args)?;
-    let sim_stop = CancellationToken::new();
-    let sim_thread = {
-        let stop = sim_stop.clone();
-        std::thread::Builder::new()
-            .name("sim".into())
-            .spawn(move || -> anyhow::Result<()> {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(sim_listener)?;
-                    acctmon_sim::server::run(sim_config, listener, async move {
-                        stop.cancelled().await;
-                    })
-                    .await
-                    .map_err(anyhow::Error::msg)
-                })
-            })?
-    };
+    let sim = acctmon_sim::server::Background::start(sim_args).map_err(anyhow::Error::msg)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ingest")
         .enable_all()
         .build()?;
-    let result = rt.block_on(measure(
-        &nats,
-        &format!("http://{sim_addr}"),
-        &names,
-        rounds,
-    ));
-    sim_stop.cancel();
-    sim_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("simulator thread panicked"))??;
+    let result = rt.block_on(measure(&nats, &sim.base, &names, rounds));
+    sim.stop().map_err(anyhow::Error::msg)?;
     result
 }
 

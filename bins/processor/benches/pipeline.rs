@@ -90,49 +90,6 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// The simulator on a thread of its own: a real exchange does not share ingest's runtime.
-struct SimThread {
-    base: String,
-    stop: CancellationToken,
-    thread: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
-impl SimThread {
-    fn start(args: Vec<String>) -> anyhow::Result<SimThread> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let config = acctmon_sim::server::Config::from_args(args)?;
-        let stop = CancellationToken::new();
-        let thread = {
-            let stop = stop.clone();
-            std::thread::Builder::new().name("sim".into()).spawn(
-                move || -> anyhow::Result<()> {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
-                    rt.block_on(async move {
-                        let listener = tokio::net::TcpListener::from_std(listener)?;
-                        acctmon_sim::server::run(config, listener, async move {
-                            stop.cancelled().await;
-                        })
-                        .await
-                        .map_err(anyhow::Error::msg)
-                    })
-                },
-            )?
-        };
-        Ok(SimThread { base, stop, thread })
-    }
-
-    fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("simulator thread panicked"))?
-    }
-}
-
 /// The `acctmon-processor` binary running against one nats-server.
 struct Processor {
     child: Child,
@@ -203,7 +160,7 @@ impl Drop for Processor {
 /// Everything of one run: nats-server, simulator, ingest (in this process), the processor.
 struct Pipeline {
     nats: NatsServer,
-    sim: SimThread,
+    sim: acctmon_sim::server::Background,
     ingest_stop: CancellationToken,
     ingest: tokio::task::JoinHandle<anyhow::Result<()>>,
     ingest_admin: String,
@@ -225,7 +182,7 @@ impl Pipeline {
         for a in accounts {
             sim_args.extend(["--account".to_owned(), a.clone()]);
         }
-        let sim = SimThread::start(sim_args)?;
+        let sim = acctmon_sim::server::Background::start(sim_args).map_err(anyhow::Error::msg)?;
         let http = reqwest::Client::new();
         let ws = sim.base.replacen("http://", "ws://", 1);
         let mut config = acctmon_ingest::config::Config::default();
@@ -276,7 +233,7 @@ impl Pipeline {
         drop(self.processor);
         self.ingest_stop.cancel();
         self.ingest.await??;
-        self.sim.stop()?;
+        self.sim.stop().map_err(anyhow::Error::msg)?;
         Ok(self.nats)
     }
 

@@ -281,6 +281,54 @@ pub async fn run(
     result
 }
 
+/// The simulator on a thread and runtime of its own, for a benchmark or tool that measures another
+/// process's work in this one: a real exchange does not share its client's runtime.
+pub struct Background {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl Background {
+    /// Starts the simulator with these command-line arguments on a free loopback port.
+    pub fn start(args: Vec<String>) -> Result<Background, String> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let base = format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let config = Config::from_args(args).map_err(|e| e.to_string())?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sim".into())
+            .spawn(move || -> Result<(), String> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                rt.block_on(async move {
+                    let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                    run(config, listener, async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Background { base, stop, thread })
+    }
+
+    /// Stops the simulator and waits for its thread.
+    pub fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .map_err(|_| "simulator thread panicked".to_owned())?
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
