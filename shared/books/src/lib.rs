@@ -392,9 +392,9 @@ impl Books {
         self.settle_where(until, None)
     }
 
-    /// [`Books::settle`] for one account: what a long-running caller does once the account has been
-    /// quiet long enough for everything up to `until` to have arrived (e.g. its
-    /// [`Books::account_time`] after a few seconds without events).
+    /// [`Books::settle`] for one account, up to `until`: what a `heard` notice of the account does when
+    /// applied. A reader of a live stream should leave it to those notices rather than settle by its
+    /// own clock, or its books would depend on how fast it reads.
     pub fn settle_account(&mut self, account: &Account, until: Timestamp) -> Vec<Discrepancy> {
         self.settle_where(until, Some(account))
     }
