@@ -32,6 +32,16 @@ pub struct Config {
     pub marks: MarksConfig,
 }
 
+impl acctmon_service::process::Logging for Config {
+    fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    fn log_filter(&self) -> &str {
+        &self.log_filter
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -21,7 +21,6 @@ use acctmon_service::health::Health;
 use anyhow::Context as _;
 use clap::Parser;
 use prometheus::Registry;
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -42,18 +41,9 @@ use crate::metrics::Metrics;
     about = "Binance user data and mark prices → JetStream"
 )]
 pub struct Args {
-    /// TOML configuration file.
-    #[arg(long, env = "ACCTMON_CONFIG")]
-    pub config: Option<std::path::PathBuf>,
-    /// NATS server URL (repeat for several).
-    #[arg(long = "nats-url")]
-    pub nats_urls: Vec<String>,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long)]
-    pub admin_listen: Option<std::net::SocketAddr>,
-    /// Log format: text or json.
-    #[arg(long)]
-    pub log_format: Option<String>,
+    /// The flags every service takes.
+    #[command(flatten)]
+    pub service: acctmon_service::process::ServiceArgs,
     /// Follow accounts of an acctmon-sim at this base URL (http://host:port), with its public test keys.
     #[arg(long)]
     pub sim: Option<String>,
@@ -62,32 +52,10 @@ pub struct Args {
     pub sim_accounts: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct Overrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nats: Option<NatsOverrides>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    admin_listen: Option<std::net::SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_format: Option<String>,
-}
-
-#[derive(Serialize)]
-struct NatsOverrides {
-    urls: Vec<String>,
-}
-
 impl Args {
     /// The layered configuration: defaults → file → environment → these flags.
     pub fn load(&self) -> anyhow::Result<Config> {
-        let overrides = Overrides {
-            nats: (!self.nats_urls.is_empty()).then(|| NatsOverrides {
-                urls: self.nats_urls.clone(),
-            }),
-            admin_listen: self.admin_listen,
-            log_format: self.log_format.clone(),
-        };
-        let mut config: Config = acctmon_service::config::load(self.config.as_deref(), overrides)?;
+        let mut config: Config = self.service.load(())?;
         if let Some(base) = &self.sim {
             let ws = base
                 .replacen("http://", "ws://", 1)

@@ -101,3 +101,13 @@ impl Encoding {
         })
     }
 }
+
+impl acctmon_service::process::Logging for Config {
+    fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    fn log_filter(&self) -> &str {
+        &self.log_filter
+    }
+}

@@ -48,55 +48,27 @@ use crate::partition::{Marks, Partition, Shared};
     about = "EVENTS → the books in JetStream KV"
 )]
 pub struct Args {
-    /// TOML configuration file.
-    #[arg(long, env = "ACCTMON_CONFIG")]
-    pub config: Option<std::path::PathBuf>,
-    /// NATS server URL (repeat for several).
-    #[arg(long = "nats-url")]
-    pub nats_urls: Vec<String>,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long)]
-    pub admin_listen: Option<std::net::SocketAddr>,
-    /// Log format: text or json.
-    #[arg(long)]
-    pub log_format: Option<String>,
+    /// The flags every service takes.
+    #[command(flatten)]
+    pub service: acctmon_service::process::ServiceArgs,
     /// This replica's name in the leases.
     #[arg(long)]
     pub instance: Option<String>,
 }
 
 #[derive(Serialize)]
-struct Overrides {
+struct Own<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    nats: Option<NatsOverrides>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    admin_listen: Option<std::net::SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_format: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    instance: Option<String>,
-}
-
-#[derive(Serialize)]
-struct NatsOverrides {
-    urls: Vec<String>,
+    instance: Option<&'a str>,
 }
 
 impl Args {
     /// The layered configuration: defaults → file → environment → these flags.
     pub fn load(&self) -> anyhow::Result<Config> {
-        let overrides = Overrides {
-            nats: (!self.nats_urls.is_empty()).then(|| NatsOverrides {
-                urls: self.nats_urls.clone(),
-            }),
-            admin_listen: self.admin_listen,
-            log_format: self.log_format.clone(),
-            instance: self.instance.clone(),
+        let own = Own {
+            instance: self.instance.as_deref(),
         };
-        Ok(acctmon_service::config::load(
-            self.config.as_deref(),
-            overrides,
-        )?)
+        Ok(self.service.load(own)?)
     }
 }
 
