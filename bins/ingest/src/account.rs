@@ -16,7 +16,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use acctmon_binance::Decoder;
-use acctmon_binance::rest::{IncomeRow, parse_income_row, parse_snapshot, parse_user_trade};
+use acctmon_binance::rest::{
+    IncomeRow, parse_income_row, parse_snapshot, parse_user_trade, rows_updated_until,
+};
 use acctmon_bus::envelope::Envelope;
 use acctmon_bus::subject::EventSubject;
 use acctmon_bus::topology::names;
@@ -655,7 +657,12 @@ impl AccountIngest {
         let mode = self.rest.position_mode().await.context("position mode")?;
         let info = self.rest.account().await.context("account")?;
         let risk = self.rest.position_risk().await.context("positionRisk")?;
-        let after = self.rest.server_now();
+        // The local estimate of the exchange's clock may lag behind the exchange's own stamps; the rows
+        // changed at their `updateTime` are in the answer, so it is at least that late.
+        let after = self
+            .rest
+            .server_now()
+            .max(rows_updated_until(&info, &risk).unwrap_or(i64::MIN));
         let mut snapshot =
             parse_snapshot(&self.account, &info, &risk, Some(&mode), Timestamp(after))?;
         snapshot.since = Some(Timestamp(before));

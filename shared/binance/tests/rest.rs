@@ -8,7 +8,7 @@ use acctmon_binance::rest::{
     AccountBalance, AccountInformation, IncomeRow, OneOrMany, PositionRisk, PositionSideDual,
     PremiumIndex, SymbolLeverageBrackets, UserTrade, parse_balances, parse_income,
     parse_income_row, parse_leverage_brackets, parse_position_mode, parse_premium_index,
-    parse_snapshot, parse_user_trade,
+    parse_snapshot, parse_user_trade, rows_updated_until,
 };
 use acctmon_domain::{ConfigChange, Event, FillSource, PositionSide, Side, Timestamp};
 use common::{account, fixture};
@@ -185,6 +185,21 @@ fn snapshot_from_account_v3_takes_entry_price_from_position_risk() {
         Some("USDT")
     );
     assert_eq!(position.update_time, Timestamp(1_722_161_166_529));
+}
+
+#[test]
+fn the_newest_update_time_of_the_rows_bounds_a_snapshot_from_below() {
+    let mut info: AccountInformation = read("account_v3.real_multi_assets_2024.json");
+    let mut risk: Vec<PositionRisk> = read("position_risk_v3.real_oneway_2024.json");
+    // The fixture's newest row is the USDT asset and the BTCUSDT position, both 1722161166529.
+    assert_eq!(rows_updated_until(&info, &risk), Some(1_722_161_166_529));
+    risk[0].update_time = Some(1_722_161_166_600);
+    assert_eq!(rows_updated_until(&info, &risk), Some(1_722_161_166_600));
+    info.assets[0].update_time = Some(1_722_161_170_000);
+    assert_eq!(rows_updated_until(&info, &[]), Some(1_722_161_170_000));
+    info.assets.clear();
+    info.positions.clear();
+    assert_eq!(rows_updated_until(&info, &[]), None);
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod wire;
 
 pub use parse::{
     parse_balances, parse_income, parse_income_row, parse_leverage_brackets, parse_position_mode,
-    parse_premium_index, parse_snapshot, parse_user_trade,
+    parse_premium_index, parse_snapshot, parse_user_trade, rows_updated_until,
 };
 pub use wire::{
     AccountAsset, AccountBalance, AccountInformation, AccountPosition, ApiError, IncomeRow,
