@@ -52,10 +52,16 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     converge(&nats, &sim, Duration::from_secs(60), &[&processor]).await;
-    // Reported on RECON: each one is a disagreement the books found with a figure of the exchange.
-    // The residue left on this consistent stream is counted and printed (see the README's status).
-    let reported = count(&js, "RECON", "trading.recon.>").await;
-    eprintln!("discrepancies reported: {reported}");
+    // Reported on RECON: each one is a disagreement the books found with a figure of the exchange, and
+    // on this consistent stream there must be none.
+    let reported = recon_reports(&js, "trading.recon.>").await;
+    assert!(
+        reported.is_empty(),
+        "{} discrepancies reported on a consistent stream: {:#?}\n{}",
+        reported.len(),
+        &reported[..reported.len().min(30)],
+        processor.explain().await
+    );
 
     // The books rebuilt from EVENTS alone equal the live books in KV, once nothing moves: ingest stopped
     // (the exchange keeps paying funding) and the processor past its settle grace.
@@ -173,9 +179,11 @@ async fn kv_books_survive_kills_replicas_and_a_server_restart() {
         &[&first, &second, &third],
     )
     .await;
+    let reported = recon_reports(&js, "trading.recon.>").await;
     eprintln!(
-        "discrepancies reported: {}",
-        count(&js, "RECON", "trading.recon.>").await
+        "discrepancies reported: {} {:#?}",
+        reported.len(),
+        &reported[..reported.len().min(12)]
     );
     ingest.stop().await;
 }
@@ -224,15 +232,5 @@ async fn wait_for_recon(js: &async_nats::jetstream::Context, before: usize) {
 
 /// Every `trading.recon.a.wallet` report so far, in order.
 async fn wallet_reports(js: &async_nats::jetstream::Context) -> Vec<acctmon_bus::pnl::ReconReport> {
-    let stream = js.get_stream("RECON").await.unwrap();
-    let last = stream.get_info().await.unwrap().state.last_sequence;
-    let mut out = Vec::new();
-    for seq in 1..=last {
-        if let Ok(m) = stream.get_raw_message(seq).await
-            && m.subject.as_str() == "trading.recon.a.wallet"
-        {
-            out.push(rmp_serde::from_slice(&m.payload).unwrap());
-        }
-    }
-    out
+    recon_reports(js, "trading.recon.a.wallet").await
 }

@@ -442,6 +442,38 @@ pub async fn count(js: &async_nats::jetstream::Context, stream: &str, filter: &s
     acctmon_testkit::jetstream::count(js, stream, filter).await
 }
 
+/// Every RECON report on a subject matching `filter` (NATS wildcards), in stream order.
+pub async fn recon_reports(
+    js: &async_nats::jetstream::Context,
+    filter: &str,
+) -> Vec<acctmon_bus::pnl::ReconReport> {
+    let stream = js.get_stream("RECON").await.unwrap();
+    let last = stream.get_info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        if let Ok(m) = stream.get_raw_message(seq).await
+            && subject_matches(filter, m.subject.as_str())
+        {
+            out.push(rmp_serde::from_slice(&m.payload).unwrap());
+        }
+    }
+    out
+}
+
+/// Whether `subject` matches the NATS `filter` (`*` one token, `>` the rest).
+fn subject_matches(filter: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for f in filter.split('.') {
+        match (f, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (f, Some(t)) if f == t => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
 /// `acctmon replay --account <account> [--diff]` against `nats`, without printing.
 pub async fn replay(nats: &NatsServer, account: &str, diff: bool) -> acctmon_cli::replay::Rebuilt {
     use clap::Parser as _;
