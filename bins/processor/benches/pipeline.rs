@@ -460,11 +460,25 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let mut sub = p.client.subscribe("trading.pnl.*.position.>").await?;
+    // Where the time goes: the same clock read when ingest's fill reaches the server.
+    let mut stored = p.client.subscribe("trading.events.*.*.fill").await?;
     p.client.flush().await?;
     let (fills_before, started) = (p.fills().await?, Instant::now());
-    let (mut latencies, mut by_mark) = (Vec::<i64>::new(), 0u64);
+    let (mut latencies, mut to_events, mut by_mark) = (Vec::<i64>::new(), Vec::<i64>::new(), 0u64);
     let deadline = tokio::time::Instant::now() + LATENCY_WINDOW;
-    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+    loop {
+        let msg = tokio::select! {
+            m = tokio::time::timeout_at(deadline, sub.next()) => match m {
+                Ok(Some(m)) => m,
+                _ => break,
+            },
+            Some(fill) = stored.next() => {
+                let received = now_ms();
+                let envelope = acctmon_bus::envelope::Envelope::decode(&fill.payload)?;
+                to_events.push(received - envelope.event.time().0);
+                continue;
+            }
+        };
         let received = now_ms();
         let id = msg
             .headers
@@ -484,8 +498,11 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     p.check_ingest().await?;
     p.stop().await?;
     anyhow::ensure!(!latencies.is_empty(), "no position P&L received");
+    anyhow::ensure!(!to_events.is_empty(), "no fill seen on EVENTS");
     latencies.sort_unstable();
+    to_events.sort_unstable();
     let pct = |q: usize| latencies[((latencies.len() - 1) * q) / 100];
+    let stored_pct = |q: usize| to_events[((to_events.len() - 1) * q) / 100];
     println!(
         "pipeline/latency: p50 {} ms, p99 {} ms, max {} ms ({} position messages in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts, {by_mark} mark-driven republishes left out)",
         pct(50),
@@ -493,6 +510,13 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         latencies[latencies.len() - 1],
         latencies.len(),
         LATENCY_WINDOW.as_secs()
+    );
+    println!(
+        "pipeline/latency/to-events: p50 {} ms, p99 {} ms, max {} ms (of it, exchange time to the fill on EVENTS: the simulator and ingest; {} fills)",
+        stored_pct(50),
+        stored_pct(99),
+        to_events[to_events.len() - 1],
+        to_events.len()
     );
     Ok(())
 }
