@@ -1,6 +1,6 @@
 //! The books of one account: its position legs, wallets, money movements and performance.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use acctmon_domain::{
     Account, Asset, BalanceUpdate, ConfigChange, ConfigUpdate, Correction, CorrectionTarget, Fill,
@@ -104,15 +104,26 @@ impl SymbolBook {
     }
 }
 
-/// A money movement already applied, so that a repeat is not.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// A money movement already applied, so that a repeat is not. Ordered by time first: past
+/// [`MONEY_SEEN`] movements the oldest is forgotten.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 struct MoneyKey {
+    time: Timestamp,
     funding: bool,
     asset: Asset,
+    /// The symbol a funding payment is for: two symbols may pay the same amount at one funding time.
+    #[serde(default)]
+    symbol: Option<Symbol>,
     id: Option<u64>,
-    time: Timestamp,
     amount: Decimal,
 }
+
+/// Money movements remembered per account to apply each once (funding three times a day on twenty
+/// symbols: four days), about 30 kB of the persisted state at most. Repeats are recent: ingest
+/// publishes a backfilled movement only when nothing published matches it.
+const MONEY_SEEN: usize = 256;
 
 /// The books of one account.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -126,7 +137,7 @@ pub(crate) struct AccountBook {
     pub(crate) symbols: HashMap<Symbol, SymbolBook, NameHash>,
     pub(crate) wallets: BTreeMap<Asset, Wallet>,
     held: Vec<Fill>,
-    money_seen: HashSet<MoneyKey>,
+    money_seen: BTreeSet<MoneyKey>,
     pub(crate) perf: Performance,
     /// Sum of the legs' cached unrealized P&L (stable margin assets, valued at 1).
     unrealized_sum: Decimal,
@@ -160,7 +171,7 @@ impl AccountBook {
             symbols: HashMap::default(),
             wallets: BTreeMap::new(),
             held: Vec::new(),
-            money_seen: HashSet::new(),
+            money_seen: BTreeSet::new(),
             perf: Performance::default(),
             unrealized_sum: Decimal::ZERO,
             realized_in_flight: Decimal::ZERO,
@@ -575,25 +586,25 @@ impl AccountBook {
     }
 
     /// Records a money movement; false when the same movement was applied before.
-    fn first_report(
-        &mut self,
-        funding: bool,
-        asset: &Asset,
-        id: Option<u64>,
-        time: Timestamp,
-        amount: Decimal,
-    ) -> bool {
-        self.money_seen.insert(MoneyKey {
-            funding,
-            asset: asset.clone(),
-            id,
-            time,
-            amount,
-        })
+    fn first_report(&mut self, key: MoneyKey) -> bool {
+        if !self.money_seen.insert(key) {
+            return false;
+        }
+        while self.money_seen.len() > MONEY_SEEN {
+            self.money_seen.pop_first();
+        }
+        true
     }
 
     pub(crate) fn on_funding(&mut self, f: &Funding, ctx: &mut Ctx<'_>) -> Outcome {
-        if !self.first_report(true, &f.asset, f.tran_id, f.time, f.amount) {
+        if !self.first_report(MoneyKey {
+            time: f.time,
+            funding: true,
+            asset: f.asset.clone(),
+            symbol: f.symbol.clone(),
+            id: f.tran_id,
+            amount: f.amount,
+        }) {
             return Outcome::Duplicate;
         }
         self.has_history = true;
@@ -613,7 +624,14 @@ impl AccountBook {
     }
 
     pub(crate) fn on_transfer(&mut self, t: &Transfer, ctx: &mut Ctx<'_>) -> Outcome {
-        if !self.first_report(false, &t.asset, t.tran_id, t.time, t.amount) {
+        if !self.first_report(MoneyKey {
+            time: t.time,
+            funding: false,
+            asset: t.asset.clone(),
+            symbol: None,
+            id: t.tran_id,
+            amount: t.amount,
+        }) {
             return Outcome::Duplicate;
         }
         self.has_history = true;

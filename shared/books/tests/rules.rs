@@ -358,6 +358,45 @@ fn funding_is_attributed_when_the_event_names_the_symbol() {
 }
 
 #[test]
+fn equal_funding_of_two_symbols_at_one_time_is_booked_for_each() {
+    let mut b = books();
+    b.apply(&balance_row("USDT", "1000", Timestamp(1)));
+    for (id, symbol) in [(1, "BTCUSDT"), (2, "ETHUSDT")] {
+        b.apply(&Event::Fill(fill(id, symbol, Buy, Both, "1", "100", "0")));
+    }
+    let time = 1_800_000_000_000;
+    b.apply(&funding("USDT", Some("BTCUSDT"), "-0.25", time));
+    b.apply(&funding("USDT", Some("ETHUSDT"), "-0.25", time));
+    assert_eq!(leg(&b, "BTCUSDT", Both).funding(), d("-0.25"));
+    assert_eq!(leg(&b, "ETHUSDT", Both).funding(), d("-0.25"));
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("999.5")));
+}
+
+#[test]
+fn the_memory_of_money_movements_is_bounded_and_keeps_the_newest() {
+    let mut b = books();
+    b.apply(&balance_row("USDT", "0", Timestamp(1_800_000_000_000 - 1)));
+    let payments = 5000;
+    for i in 0..payments {
+        b.apply(&funding("USDT", None, "1", 1_800_000_000_000 + i));
+    }
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("5000")));
+    // The newest are remembered: a repeat is not booked.
+    b.apply(&funding(
+        "USDT",
+        None,
+        "1",
+        1_800_000_000_000 + payments - 1,
+    ));
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("5000")));
+    // The oldest were forgotten, so the state does not grow with every payment ever made.
+    b.apply(&funding("USDT", None, "1", 1_800_000_000_000));
+    assert_eq!(b.wallet(&account(), "USDT"), Some(d("5001")));
+    let state = rmp_serde::to_vec_named(&b.account_state(&account()).expect("state")).unwrap();
+    assert!(state.len() < 40_000, "{} bytes of state", state.len());
+}
+
+#[test]
 fn hedge_funding_is_split_between_open_legs_by_size() {
     let mut b = books();
     b.apply(&Event::Fill(fill(
