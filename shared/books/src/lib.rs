@@ -54,7 +54,7 @@ use acctmon_domain::{
 use serde::{Deserialize, Serialize};
 
 pub use account::AccountSummary;
-pub use position::{Cycle, ENTRY_DP, Position};
+pub use position::{CYCLES_KEPT, Cycle, ENTRY_DP, Position};
 pub use report::{BalanceRow, DiscrepancyRow, PositionRow, Report, StatsRow};
 pub use risk::maint_margin;
 pub use stats::{DayResult, PerformanceSummary, ReturnRatios, TradeStats};
@@ -511,11 +511,11 @@ impl Books {
 
     /// Trade statistics over the closed cycles of an account (or of all accounts).
     pub fn stats(&self, account: Option<&Account>) -> TradeStats {
-        TradeStats::from_results(
-            self.positions(account)
-                .into_iter()
-                .flat_map(|(_, p)| p.cycle_results()),
-        )
+        let mut tally = stats::CycleTally::default();
+        for (_, p) in self.positions(account) {
+            tally.merge(&p.cycle_tally());
+        }
+        tally.stats()
     }
 
     /// Finished days of an account.

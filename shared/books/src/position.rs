@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::check::{Checked, Figure};
 use crate::fixed::Fx;
 use crate::risk::is_stable;
+use crate::stats::CycleTally;
 
 /// Decimals of a reported average entry price (the books keep the exact cost basis).
 pub const ENTRY_DP: u32 = 12;
@@ -44,6 +45,11 @@ impl Cycle {
         self.realized_gross - self.commission + self.funding
     }
 }
+
+/// Closed cycles kept per leg in the books, whose state is written with every batch: the detail of older
+/// cycles belongs to the history (the sink), their sums stay in [`Position::cycles_closed`] and the
+/// trade statistics.
+pub const CYCLES_KEPT: usize = 32;
 
 /// Realized figures, kept exact in fixed point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -191,7 +197,13 @@ pub struct Position {
     pub(crate) commission_native: Vec<(Asset, Decimal)>,
     pub(crate) fills: u64,
     pub(crate) open_cycle: Option<CycleState>,
+    /// The newest closed cycles (at most [`CYCLES_KEPT`]), oldest first.
     pub(crate) closed_cycles: Vec<CycleState>,
+    /// The closed cycles no longer kept, added up: their results and their realized figures.
+    #[serde(default)]
+    pub(crate) forgotten: CycleTally,
+    #[serde(default)]
+    pub(crate) forgotten_totals: Totals,
     pub(crate) next_cycle_id: u32,
     pub(crate) last_fill_time: Option<Timestamp>,
     pub(crate) check: Checked<Holding>,
@@ -213,6 +225,8 @@ impl Position {
             fills: 0,
             open_cycle: None,
             closed_cycles: Vec::new(),
+            forgotten: CycleTally::default(),
+            forgotten_totals: Totals::default(),
             next_cycle_id: 1,
             last_fill_time: None,
             check: Checked::default(),
@@ -274,19 +288,18 @@ impl Position {
     pub fn fills(&self) -> u64 {
         self.fills
     }
-    /// Closed cycles, oldest first.
+    /// The newest closed cycles (at most [`CYCLES_KEPT`]), oldest first; older ones are counted in
+    /// [`Position::cycles_closed`], the trade statistics and [`Position::forgotten_cycles_gross`].
     pub fn closed_cycles(&self) -> Vec<Cycle> {
         self.closed_cycles.iter().map(CycleState::view).collect()
     }
-    /// Number of closed cycles.
-    pub fn cycles_closed(&self) -> usize {
-        self.closed_cycles.len()
+    /// Number of closed cycles, those no longer kept included.
+    pub fn cycles_closed(&self) -> u64 {
+        self.forgotten.cycles() + self.closed_cycles.len() as u64
     }
-    /// Results (net realized P&L) of the closed cycles, oldest first.
-    pub fn cycle_results(&self) -> impl Iterator<Item = Decimal> + '_ {
-        self.closed_cycles
-            .iter()
-            .map(|c| (c.totals.gross - c.totals.commission + c.totals.funding).to_decimal())
+    /// Realized gross of the closed cycles no longer kept.
+    pub fn forgotten_cycles_gross(&self) -> Decimal {
+        self.forgotten_totals.gross.to_decimal()
     }
     /// The open cycle, if the position is not flat.
     pub fn open_cycle(&self) -> Option<Cycle> {
@@ -422,6 +435,22 @@ impl Position {
             c.closed_at = Some(time);
             self.closed_cycles.push(c);
         }
+        if self.closed_cycles.len() > CYCLES_KEPT {
+            let old = self.closed_cycles.remove(0);
+            self.forgotten.add(old.view().result());
+            self.forgotten_totals.gross += old.totals.gross;
+            self.forgotten_totals.commission += old.totals.commission;
+            self.forgotten_totals.funding += old.totals.funding;
+        }
+    }
+
+    /// The results of every closed cycle, those forgotten included, added up.
+    pub(crate) fn cycle_tally(&self) -> CycleTally {
+        let mut tally = self.forgotten.clone();
+        for c in &self.closed_cycles {
+            tally.add(c.view().result());
+        }
+        tally
     }
 
     /// The cycle with this id, open or closed.

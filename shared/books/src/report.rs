@@ -185,7 +185,7 @@ impl Report {
                     commission: Plain(p.commission()),
                     funding: Plain(p.funding()),
                     realized_net: Plain(p.realized_net()),
-                    cycles_closed: p.closed_cycles().len() as u64,
+                    cycles_closed: p.cycles_closed(),
                 }
             })
             .collect();

@@ -45,6 +45,7 @@ pub(crate) type NameHash = BuildHasherDefault<NameHasher>;
 /// append and a lookup of a newer id is one comparison, with no hashing and no scattered memory.
 /// A fill that arrives out of order (a backfill) is inserted in place.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SeenIdsWire", into = "SeenIdsWire")]
 pub(crate) struct SeenIds {
     ids: VecDeque<TradeId>,
     capacity: usize,
@@ -88,6 +89,119 @@ impl SeenIds {
     }
 }
 
+/// How [`SeenIds`] is persisted: the ids ascending as LEB128 varints, the first and then each one's
+/// distance from the one before (about a byte and a half per id instead of five, in a state written
+/// with every batch). States written before carry `ids` as a list, which is still read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeenIdsWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ids: Option<VecDeque<TradeId>>,
+    #[serde(default, with = "packed")]
+    packed: Vec<TradeId>,
+    capacity: usize,
+    floor: Option<TradeId>,
+}
+
+impl From<SeenIds> for SeenIdsWire {
+    fn from(s: SeenIds) -> Self {
+        SeenIdsWire {
+            ids: None,
+            packed: s.ids.into(),
+            capacity: s.capacity,
+            floor: s.floor,
+        }
+    }
+}
+
+impl From<SeenIdsWire> for SeenIds {
+    fn from(w: SeenIdsWire) -> Self {
+        let mut ids: Vec<TradeId> = w.ids.map(Vec::from).unwrap_or_default();
+        ids.extend(w.packed);
+        ids.sort_unstable();
+        ids.dedup();
+        SeenIds {
+            ids: ids.into(),
+            capacity: w.capacity.max(1),
+            floor: w.floor,
+        }
+    }
+}
+
+/// Ascending ids ⇄ delta-encoded LEB128 bytes.
+mod packed {
+    use acctmon_domain::TradeId;
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(ids: &[TradeId], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = Vec::with_capacity(ids.len() * 2);
+        let mut previous = 0;
+        for &id in ids {
+            let mut v = id.wrapping_sub(previous);
+            previous = id;
+            loop {
+                let byte = (v & 0x7f) as u8;
+                v >>= 7;
+                if v == 0 {
+                    out.push(byte);
+                    break;
+                }
+                out.push(byte | 0x80);
+            }
+        }
+        s.serialize_bytes(&out)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TradeId>, D::Error> {
+        d.deserialize_bytes(Bytes)
+    }
+
+    fn decode<E: serde::de::Error>(bytes: &[u8]) -> Result<Vec<TradeId>, E> {
+        let mut ids = Vec::with_capacity(bytes.len());
+        let (mut previous, mut v, mut shift) = (0u64, 0u64, 0u32);
+        for &b in bytes {
+            if shift > 63 {
+                return Err(E::custom("a trade id longer than 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                previous = previous.wrapping_add(v);
+                ids.push(previous);
+                (v, shift) = (0, 0);
+            } else {
+                shift += 7;
+            }
+        }
+        if shift != 0 {
+            return Err(E::custom("packed trade ids end inside a number"));
+        }
+        Ok(ids)
+    }
+
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<TradeId>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("packed trade ids (bytes)")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            decode(v)
+        }
+
+        /// Formats without a bytes type (JSON) write them as a list of numbers.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut bytes = Vec::new();
+            while let Some(b) = seq.next_element::<u8>()? {
+                bytes.push(b);
+            }
+            decode::<A::Error>(&bytes)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +214,48 @@ mod tests {
         }
         assert_eq!(s.ids, [5, 6, 7, 9]);
         assert!(s.contains(7) && !s.contains(8) && !s.contains(4) && !s.contains(10));
+    }
+
+    #[test]
+    fn persisted_ids_are_packed_and_read_back_in_both_forms() {
+        let mut s = SeenIds::new(1024);
+        for id in (5_000_000..5_001_024).step_by(1).chain([u64::MAX - 1, 3]) {
+            s.insert(id);
+        }
+        let bytes = rmp_serde::to_vec_named(&s).unwrap();
+        assert!(
+            bytes.len() < 1_200,
+            "{} bytes for {} ids",
+            bytes.len(),
+            s.ids.len()
+        );
+        let back: SeenIds = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!((back.ids, back.floor), (s.ids.clone(), s.floor));
+        let json: SeenIds = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(json.ids, s.ids);
+        // A state written before the ids were packed.
+        #[derive(serde::Serialize)]
+        struct Old {
+            ids: Vec<u64>,
+            capacity: usize,
+            floor: Option<u64>,
+        }
+        let old = Old {
+            ids: vec![7, 9, 12],
+            capacity: 4,
+            floor: Some(2),
+        };
+        let read: SeenIds = rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).unwrap()).unwrap();
+        assert_eq!(
+            (read.ids, read.capacity, read.floor),
+            ([7, 9, 12].into(), 4, Some(2))
+        );
+        assert!(
+            rmp_serde::from_slice::<SeenIds>(
+                b"\x83\xa6packed\xc4\x01\x80\xa8capacity\x01\xa5floor\xc0"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -45,25 +45,89 @@ impl TradeStats {
     /// assert_eq!(s.profit_factor, Some(6.into()));
     /// ```
     pub fn from_results(results: impl IntoIterator<Item = Decimal>) -> Self {
-        let mut s = TradeStats::default();
-        let mut total = Decimal::ZERO;
+        let mut tally = CycleTally::default();
         for r in results {
-            s.cycles += 1;
-            total += r;
-            if r > Decimal::ZERO {
-                s.wins += 1;
-                s.gross_profit += r;
-                s.largest_win = Some(s.largest_win.map_or(r, |w| w.max(r)));
-            } else if r < Decimal::ZERO {
-                s.losses += 1;
-                s.gross_loss += r;
-                s.largest_loss = Some(s.largest_loss.map_or(r, |l| l.min(r)));
+            tally.add(r);
+        }
+        tally.stats()
+    }
+
+    /// Statistics over cycles.
+    pub fn from_cycles<'a>(cycles: impl IntoIterator<Item = &'a Cycle>) -> Self {
+        Self::from_results(cycles.into_iter().map(Cycle::result))
+    }
+}
+
+/// Closed cycles' results added up: what [`TradeStats`] is computed from, kept for cycles whose detail
+/// the books no longer hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CycleTally {
+    cycles: u64,
+    wins: u64,
+    losses: u64,
+    gross_profit: Decimal,
+    gross_loss: Decimal,
+    largest_win: Option<Decimal>,
+    largest_loss: Option<Decimal>,
+}
+
+impl CycleTally {
+    /// Counts one cycle's result.
+    pub(crate) fn add(&mut self, r: Decimal) {
+        self.cycles += 1;
+        if r > Decimal::ZERO {
+            self.wins += 1;
+            self.gross_profit += r;
+            self.largest_win = Some(self.largest_win.map_or(r, |w| w.max(r)));
+        } else if r < Decimal::ZERO {
+            self.losses += 1;
+            self.gross_loss += r;
+            self.largest_loss = Some(self.largest_loss.map_or(r, |l| l.min(r)));
+        }
+    }
+
+    /// Adds another tally to this one.
+    pub(crate) fn merge(&mut self, o: &CycleTally) {
+        self.cycles += o.cycles;
+        self.wins += o.wins;
+        self.losses += o.losses;
+        self.gross_profit += o.gross_profit;
+        self.gross_loss += o.gross_loss;
+        for (mine, theirs, better) in [
+            (
+                &mut self.largest_win,
+                o.largest_win,
+                Decimal::max as fn(_, _) -> _,
+            ),
+            (&mut self.largest_loss, o.largest_loss, Decimal::min),
+        ] {
+            if let Some(t) = theirs {
+                *mine = Some(mine.map_or(t, |m| better(m, t)));
             }
         }
+    }
+
+    /// Cycles counted.
+    pub(crate) fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    /// The statistics of the cycles counted.
+    pub(crate) fn stats(&self) -> TradeStats {
+        let mut s = TradeStats {
+            cycles: self.cycles,
+            wins: self.wins,
+            losses: self.losses,
+            gross_profit: self.gross_profit,
+            gross_loss: self.gross_loss,
+            largest_win: self.largest_win,
+            largest_loss: self.largest_loss,
+            ..TradeStats::default()
+        };
         if s.cycles > 0 {
             let n = Decimal::from(s.cycles);
             s.win_rate = Some(Decimal::from(s.wins) / n);
-            s.expectancy = Some(total / n);
+            s.expectancy = Some((s.gross_profit + s.gross_loss) / n);
         }
         if s.wins > 0 {
             s.average_win = Some(s.gross_profit / Decimal::from(s.wins));
@@ -73,11 +137,6 @@ impl TradeStats {
             s.profit_factor = Some(s.gross_profit / s.gross_loss.abs());
         }
         s
-    }
-
-    /// Statistics over cycles.
-    pub fn from_cycles<'a>(cycles: impl IntoIterator<Item = &'a Cycle>) -> Self {
-        Self::from_results(cycles.into_iter().map(Cycle::result))
     }
 }
 

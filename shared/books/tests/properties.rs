@@ -348,6 +348,7 @@ proptest! {
         prop_assert!((total - expected).abs() < d("0.00000001"), "{total} vs {expected}");
         // Each closing fill realized (price − entry) × closed × direction: the sum over cycles agrees.
         let cycles: Decimal = p.closed_cycles().iter().map(|c| c.realized_gross).sum::<Decimal>()
+            + p.forgotten_cycles_gross()
             + p.open_cycle().map_or(Decimal::ZERO, |c| c.realized_gross);
         // (Equal up to the last of rust_decimal's 28 digits: an average entry may not terminate.)
         prop_assert!((cycles - p.realized_gross()).abs() < d("0.00000000000000000001"));

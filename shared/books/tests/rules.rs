@@ -5,8 +5,9 @@
 
 mod support;
 
-use acctmon_books::{Books, BooksConfig, DiscrepancyKind, Outcome, Report};
+use acctmon_books::{Books, BooksConfig, DiscrepancyKind, Outcome, Report, TradeStats};
 use acctmon_domain::*;
+use rust_decimal::Decimal;
 use support::*;
 
 use PositionSide::{Both, Long, Short};
@@ -115,6 +116,46 @@ fn partial_reduce_keeps_entry_and_realizes_the_closed_part() {
         0,
         "a partial reduce does not close the cycle"
     );
+}
+
+#[test]
+fn old_closed_cycles_are_added_up_not_kept() {
+    let mut b = books();
+    let rounds = acctmon_books::CYCLES_KEPT as u64 + 9;
+    let mut results = Vec::new();
+    for i in 0..rounds {
+        // Bought at 100, sold at 100 + (i mod 5) − 2: wins, losses and flat cycles, fee 1 each way.
+        let exit = 98 + i % 5;
+        apply_all(
+            &mut b,
+            &[
+                fill(2 * i + 1, "ETHUSDT", Buy, Both, "1", "100", "1"),
+                fill(
+                    2 * i + 2,
+                    "ETHUSDT",
+                    Sell,
+                    Both,
+                    "1",
+                    &exit.to_string(),
+                    "1",
+                ),
+            ],
+        );
+        results.push(Decimal::from(exit) - d("100") - d("2"));
+    }
+    let p = leg(&b, "ETHUSDT", Both);
+    assert_eq!(p.closed_cycles().len(), acctmon_books::CYCLES_KEPT);
+    assert_eq!(p.cycles_closed(), rounds);
+    // The kept cycles are the newest.
+    let kept: Vec<Decimal> = p.closed_cycles().iter().map(|c| c.result()).collect();
+    assert_eq!(kept, results[results.len() - acctmon_books::CYCLES_KEPT..]);
+    // Statistics and realized figures still count every cycle.
+    assert_eq!(
+        b.stats(None),
+        TradeStats::from_results(results.iter().copied())
+    );
+    let kept_gross: Decimal = p.closed_cycles().iter().map(|c| c.realized_gross).sum();
+    assert_eq!(kept_gross + p.forgotten_cycles_gross(), p.realized_gross());
 }
 
 #[test]
