@@ -494,6 +494,7 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         latencies.push(received - view.event_time);
     }
     let fills_rate = per_sec(p.fills().await? - fills_before, started.elapsed());
+    let batches = p.metrics(&p.processor.admin).await?;
     p.sim_post("activity?per_sec=0").await?;
     p.check_ingest().await?;
     p.stop().await?;
@@ -518,7 +519,34 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         to_events[to_events.len() - 1],
         to_events.len()
     );
+    let bound = |q: f64| {
+        histogram_quantile(&batches, "acctmon_processor_batch_seconds", q)
+            .map_or_else(|| "?".to_owned(), |s| format!("{:.1}", s * 1000.0))
+    };
+    println!(
+        "pipeline/latency/batch: p50 ≤ {} ms, p99 ≤ {} ms (the processor's batch time, apply to ack, from its histogram over the whole run)",
+        bound(0.5),
+        bound(0.99)
+    );
     Ok(())
+}
+
+/// The upper bound of the histogram bucket holding quantile `q` of `name` in a Prometheus text page.
+fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((le.parse().ok()?, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map(|(le, _)| *le)
 }
 
 /// `processor/rss`.
