@@ -427,6 +427,24 @@ pub async fn converge(nats: &NatsServer, sim: &Sim, within: Duration, processors
                     &found[..found.len().min(5)]
                 ));
             }
+            // What it takes to read the failure offline: the JetStream store (serve it with
+            // `nats-server -js -sd <dir>`), the processors' logs and the exchange's state.
+            let kept = tempfile::Builder::new()
+                .prefix("acctmon-failed-books-")
+                .tempdir()
+                .map(tempfile::TempDir::keep);
+            if let Ok(kept) = &kept {
+                let _ = Command::new("cp")
+                    .arg("-r")
+                    .arg(nats.store_dir())
+                    .arg(kept.join("store"))
+                    .status();
+                for (n, p) in processors.iter().enumerate() {
+                    let _ = std::fs::write(kept.join(format!("processor-{n}.log")), p.log());
+                }
+                let _ = std::fs::write(kept.join("exchange-state.json"), state.to_string());
+                told.push_str(&format!("kept for reading offline: {}\n", kept.display()));
+            }
             panic!(
                 "KV books differ from the exchange after {within:?} ({} differences): {:#?}\n{told}",
                 diffs.len(),
