@@ -652,19 +652,25 @@ impl AccountIngest {
     /// The REST snapshot: account, positions with entry prices, position mode.
     async fn snapshot(&self) -> anyhow::Result<Snapshot> {
         // The answers come from three moments; the snapshot says so (`since` … `time`), and the books
-        // accept for each figure any state the account was in between.
+        // accept for each figure any state the account was in between. Its `time` is that of the
+        // account's answer, which holds the quantities: a fill between it and the positionRisk call is
+        // not in them. The local estimate of the exchange's clock may lag behind the exchange's own
+        // stamps; the rows changed at their `updateTime` are in the answer, so it is at least that late.
         let before = self.rest.server_now();
         let mode = self.rest.position_mode().await.context("position mode")?;
         let info = self.rest.account().await.context("account")?;
-        let risk = self.rest.position_risk().await.context("positionRisk")?;
-        // The local estimate of the exchange's clock may lag behind the exchange's own stamps; the rows
-        // changed at their `updateTime` are in the answer, so it is at least that late.
-        let after = self
+        let answered = self
             .rest
             .server_now()
-            .max(rows_updated_until(&info, &risk).unwrap_or(i64::MIN));
-        let mut snapshot =
-            parse_snapshot(&self.account, &info, &risk, Some(&mode), Timestamp(after))?;
+            .max(rows_updated_until(&info).unwrap_or(i64::MIN));
+        let risk = self.rest.position_risk().await.context("positionRisk")?;
+        let mut snapshot = parse_snapshot(
+            &self.account,
+            &info,
+            &risk,
+            Some(&mode),
+            Timestamp(answered),
+        )?;
         snapshot.since = Some(Timestamp(before));
         Ok(snapshot)
     }

@@ -188,18 +188,17 @@ fn snapshot_from_account_v3_takes_entry_price_from_position_risk() {
 }
 
 #[test]
-fn the_newest_update_time_of_the_rows_bounds_a_snapshot_from_below() {
+fn the_newest_update_time_of_the_account_rows_bounds_a_snapshot_from_below() {
     let mut info: AccountInformation = read("account_v3.real_multi_assets_2024.json");
-    let mut risk: Vec<PositionRisk> = read("position_risk_v3.real_oneway_2024.json");
-    // The fixture's newest row is the USDT asset and the BTCUSDT position, both 1722161166529.
-    assert_eq!(rows_updated_until(&info, &risk), Some(1_722_161_166_529));
-    risk[0].update_time = Some(1_722_161_166_600);
-    assert_eq!(rows_updated_until(&info, &risk), Some(1_722_161_166_600));
+    // The fixture's newest rows are the USDT asset and the BTCUSDT position, both 1722161166529.
+    assert_eq!(rows_updated_until(&info), Some(1_722_161_166_529));
+    info.positions[0].update_time = Some(1_722_161_166_600);
+    assert_eq!(rows_updated_until(&info), Some(1_722_161_166_600));
     info.assets[0].update_time = Some(1_722_161_170_000);
-    assert_eq!(rows_updated_until(&info, &[]), Some(1_722_161_170_000));
+    assert_eq!(rows_updated_until(&info), Some(1_722_161_170_000));
     info.assets.clear();
     info.positions.clear();
-    assert_eq!(rows_updated_until(&info, &[]), None);
+    assert_eq!(rows_updated_until(&info), None);
 }
 
 #[test]

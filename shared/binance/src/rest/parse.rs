@@ -100,18 +100,15 @@ pub fn parse_income(account: &Account, rows: &[IncomeRow]) -> Result<Vec<Event>,
         .collect()
 }
 
-/// The newest `updateTime` among the asset and position rows of `account` and the `positionRisk` rows:
-/// the responses describe the account as of that exchange time at least. A snapshot stamped with a
-/// local estimate of the exchange's clock must not be older than this (PROTOCOL §1.6, step 5: events
-/// newer than the snapshot's `updateTime`s are the ones to apply on top of it).
-pub fn rows_updated_until(
-    info: &AccountInformation,
-    position_risk: &[PositionRisk],
-) -> Option<i64> {
+/// The newest `updateTime` among the asset and position rows of `account`: its answer describes the
+/// account as of that exchange time at least. A snapshot stamped with a local estimate of the
+/// exchange's clock must not be older than this (PROTOCOL §1.6, step 5: events newer than the
+/// snapshot's `updateTime`s are the ones to apply on top of it). `positionRisk` rows are left out: they
+/// are read later, and the quantities come from `account`.
+pub fn rows_updated_until(info: &AccountInformation) -> Option<i64> {
     let assets = info.assets.iter().filter_map(|a| a.update_time);
     let positions = info.positions.iter().filter_map(|p| p.update_time);
-    let risk = position_risk.iter().filter_map(|r| r.update_time);
-    assets.chain(positions).chain(risk).max()
+    assets.chain(positions).max()
 }
 
 /// `account` (v2 or v3), optionally with `positionRisk` rows (v2 or v3) and the position mode → a
