@@ -1,5 +1,7 @@
 //! The flags every service takes, layered over its configuration file.
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 
 use acctmon_service::process::ServiceArgs;
@@ -59,27 +61,18 @@ fn flags_beat_the_file_and_absent_flags_leave_it_alone() {
     .unwrap();
     let path = file.to_str().unwrap();
 
-    let cli = Cli::parse_from(["svc", "--config", path]);
-    let own = Own {
-        instance: cli.instance.as_deref(),
-    };
-    let config: Config = cli.service.load(own).unwrap();
+    let config = load(&["--config", path]);
     assert_eq!(config.nats.urls, ["nats://file:4222"]);
     assert_eq!(
-        config.admin_listen,
-        SocketAddr::from(([127, 0, 0, 1], 9200))
+        (config.admin_listen, config.log_format.as_str()),
+        (SocketAddr::from(([127, 0, 0, 1], 9200)), "json")
     );
     assert_eq!(
-        (
-            config.log_format.as_str(),
-            config.instance.as_deref(),
-            config.batch_max
-        ),
-        ("json", Some("from-file"), 7)
+        (config.instance.as_deref(), config.batch_max),
+        (Some("from-file"), 7)
     );
 
-    let cli = Cli::parse_from([
-        "svc",
+    let config = load(&[
         "--config",
         path,
         "--nats-url",
@@ -93,23 +86,24 @@ fn flags_beat_the_file_and_absent_flags_leave_it_alone() {
         "--instance",
         "from-flag",
     ]);
+    assert_eq!(config.nats.urls, ["nats://a:4222", "nats://b:4222"]);
+    assert_eq!(
+        (config.admin_listen, config.log_format.as_str()),
+        (SocketAddr::from(([127, 0, 0, 1], 9300)), "text")
+    );
+    assert_eq!(
+        (config.instance.as_deref(), config.batch_max),
+        (Some("from-flag"), 7)
+    );
+}
+
+/// The configuration a service started with `args` loads, its own `--instance` flag included.
+fn load(args: &[&str]) -> Config {
+    let cli = Cli::parse_from(std::iter::once("svc").chain(args.iter().copied()));
     let own = Own {
         instance: cli.instance.as_deref(),
     };
-    let config: Config = cli.service.load(own).unwrap();
-    assert_eq!(config.nats.urls, ["nats://a:4222", "nats://b:4222"]);
-    assert_eq!(
-        config.admin_listen,
-        SocketAddr::from(([127, 0, 0, 1], 9300))
-    );
-    assert_eq!(
-        (
-            config.log_format.as_str(),
-            config.instance.as_deref(),
-            config.batch_max
-        ),
-        ("text", Some("from-flag"), 7)
-    );
+    cli.service.load(own).unwrap()
 }
 
 #[test]
