@@ -44,8 +44,8 @@ pub(crate) type NameHash = BuildHasherDefault<NameHasher>;
 /// Trade ids of one symbol grow with time, so the ids are kept sorted in a ring: a new fill is an
 /// append and a lookup of a newer id is one comparison, with no hashing and no scattered memory.
 /// A fill that arrives out of order (a backfill) is inserted in place.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(from = "SeenIdsWire", into = "SeenIdsWire")]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(from = "SeenIdsWire")]
 pub(crate) struct SeenIds {
     ids: VecDeque<TradeId>,
     capacity: usize,
@@ -92,24 +92,34 @@ impl SeenIds {
 /// How [`SeenIds`] is persisted: the ids ascending as LEB128 varints, the first and then each one's
 /// distance from the one before (about a byte and a half per id instead of five, in a state written
 /// with every batch). States written before carry `ids` as a list, which is still read.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct SeenIdsWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     ids: Option<VecDeque<TradeId>>,
-    #[serde(default, with = "packed")]
+    #[serde(default, deserialize_with = "packed::deserialize")]
     packed: Vec<TradeId>,
     capacity: usize,
     floor: Option<TradeId>,
 }
 
-impl From<SeenIds> for SeenIdsWire {
-    fn from(s: SeenIds) -> Self {
-        SeenIdsWire {
-            ids: None,
-            packed: s.ids.into(),
-            capacity: s.capacity,
-            floor: s.floor,
+impl serde::Serialize for SeenIds {
+    /// The [`SeenIdsWire`] form, written from the ring without copying it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            #[serde(serialize_with = "packed::serialize")]
+            packed: &'a VecDeque<TradeId>,
+            capacity: usize,
+            floor: Option<TradeId>,
         }
+        serde::Serialize::serialize(
+            &Wire {
+                packed: &self.ids,
+                capacity: self.capacity,
+                floor: self.floor,
+            },
+            s,
+        )
     }
 }
 
@@ -129,14 +139,19 @@ impl From<SeenIdsWire> for SeenIds {
 
 /// Ascending ids ⇄ delta-encoded LEB128 bytes.
 mod packed {
+    use std::collections::VecDeque;
+
     use acctmon_domain::TradeId;
     use serde::de::{SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(ids: &[TradeId], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        ids: &&VecDeque<TradeId>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut out = Vec::with_capacity(ids.len() * 2);
         let mut previous = 0;
-        for &id in ids {
+        for &id in ids.iter() {
             let mut v = id.wrapping_sub(previous);
             previous = id;
             loop {
