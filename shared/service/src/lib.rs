@@ -1,4 +1,5 @@
-//! What every acctmon binary shares: layered configuration with typed secrets, tracing setup,
+//! What every acctmon binary shares: the flags every service takes and `main`'s body (`process`),
+//! layered configuration with typed secrets, tracing setup,
 //! Prometheus text encoding, the admin HTTP server (`/metrics`, `/healthz`, `/readyz`), named
 //! readiness checks and one shutdown model (first SIGINT/SIGTERM cancels a token, the second exits).
 //!

@@ -61,18 +61,18 @@ fn flags_beat_the_file_and_absent_flags_leave_it_alone() {
     .unwrap();
     let path = file.to_str().unwrap();
 
-    let config = load(&["--config", path]);
-    assert_eq!(config.nats.urls, ["nats://file:4222"]);
-    assert_eq!(
-        (config.admin_listen, config.log_format.as_str()),
-        (SocketAddr::from(([127, 0, 0, 1], 9200)), "json")
-    );
-    assert_eq!(
-        (config.instance.as_deref(), config.batch_max),
-        (Some("from-file"), 7)
-    );
+    let from_file = Config {
+        nats: Nats {
+            urls: vec!["nats://file:4222".into()],
+        },
+        admin_listen: SocketAddr::from(([127, 0, 0, 1], 9200)),
+        log_format: "json".into(),
+        instance: Some("from-file".into()),
+        batch_max: 7,
+    };
+    assert_eq!(load(&["--config", path]), from_file);
 
-    let config = load(&[
+    let flags = [
         "--config",
         path,
         "--nats-url",
@@ -85,16 +85,17 @@ fn flags_beat_the_file_and_absent_flags_leave_it_alone() {
         "text",
         "--instance",
         "from-flag",
-    ]);
-    assert_eq!(config.nats.urls, ["nats://a:4222", "nats://b:4222"]);
-    assert_eq!(
-        (config.admin_listen, config.log_format.as_str()),
-        (SocketAddr::from(([127, 0, 0, 1], 9300)), "text")
-    );
-    assert_eq!(
-        (config.instance.as_deref(), config.batch_max),
-        (Some("from-flag"), 7)
-    );
+    ];
+    let from_flags = Config {
+        nats: Nats {
+            urls: vec!["nats://a:4222".into(), "nats://b:4222".into()],
+        },
+        admin_listen: SocketAddr::from(([127, 0, 0, 1], 9300)),
+        log_format: "text".into(),
+        instance: Some("from-flag".into()),
+        ..from_file
+    };
+    assert_eq!(load(&flags), from_flags);
 }
 
 /// The configuration a service started with `args` loads, its own `--instance` flag included.
