@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: acctmon_service::Allocator = acctmon_service::Allocator;
+
 fn main() -> ExitCode {
     let cli = acctmon_cli::Cli::parse();
     match acctmon_cli::run(cli) {

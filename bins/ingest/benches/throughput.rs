@@ -33,6 +33,10 @@ use tokio_util::sync::CancellationToken;
 /// How long the stream's count must hold still for a burst to count as drained.
 const SETTLED: Duration = Duration::from_millis(750);
 
+/// The allocator of the binaries whose work this measures (ingest runs in this process).
+#[global_allocator]
+static ALLOCATOR: acctmon_service::Allocator = acctmon_service::Allocator;
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args()
         .skip(1)

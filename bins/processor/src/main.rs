@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use acctmon_processor::Args;
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: acctmon_service::Allocator = acctmon_service::Allocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Args::parse().load();
