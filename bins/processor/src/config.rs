@@ -27,6 +27,11 @@ pub struct Config {
     pub batch_max: usize,
     /// Publishes in flight before waiting for acks.
     pub publish_window: usize,
+    /// How often the books of the accounts that changed are written to KV `accounts` (a checkpoint),
+    /// and the events they reflect acknowledged. Position views and P&L go out with every batch; a
+    /// restart applies again what came after the last checkpoint.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_every: Duration,
     /// P&L publishing.
     pub pnl: PnlConfig,
     /// Trade ids remembered per (account, symbol) to apply a fill once however late it is repeated.
@@ -46,6 +51,7 @@ impl Default for Config {
             instance: None,
             batch_max: 2048,
             publish_window: 1024,
+            checkpoint_every: Duration::from_millis(200),
             pnl: PnlConfig::default(),
             seen_ids_per_symbol: 1024,
             day_boundary: "00:00".into(),

@@ -3,9 +3,10 @@
 //!
 //! Partitions are owned through KV `leases` ([`lease`]); each owned partition has a worker
 //! ([`partition`]) with its durable pull consumer. A worker batches what is pending, applies it in order
-//! with `acctmon-books`, writes each touched `accounts` and `positions` key once with compare-and-set and the
-//! `applied_seq` it reflects, publishes P&L on `trading.pnl.>` and discrepancies on `trading.recon.>`, then
-//! acknowledges. Books are loaded from KV when a partition first meets an account, so a restarted or new
+//! with `acctmon-books`, publishes P&L on `trading.pnl.>` and discrepancies on `trading.recon.>` and writes
+//! the changed `positions` views with compare-and-set; at each checkpoint it writes the changed accounts'
+//! books to `accounts` with compare-and-set and the `applied_seq` they reflect, then acknowledges what they
+//! reflect. Books are loaded from KV when a partition first meets an account, so a restarted or new
 //! replica resumes where the last writer stopped. Mark prices come from KV `marks`.
 
 pub mod config;

@@ -16,8 +16,10 @@ pub struct Metrics {
     pub undecodable: IntCounter,
     /// Events per batch.
     pub batch_size: Histogram,
-    /// Seconds from a batch's arrival to its acknowledgement (apply, KV writes, publishes).
+    /// Seconds from a batch's arrival to its P&L sent and its position views written.
     pub apply_seconds: Histogram,
+    /// Seconds a checkpoint takes: the changed accounts' books written, their events acknowledged.
+    pub checkpoint_seconds: Histogram,
     /// Messages pending per partition, as the server last reported.
     pub pending: IntGaugeVec,
     /// Compare-and-set writes lost to another writer (state re-read and re-applied).
@@ -56,7 +58,14 @@ impl Metrics {
         let apply_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "acctmon_processor_batch_seconds",
-                "seconds from a batch's arrival to its acknowledgement",
+                "seconds from a batch's arrival to its P&L sent and position views written",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16)?),
+        )?;
+        let checkpoint_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "acctmon_processor_checkpoint_seconds",
+                "seconds to write the books of a partition's changed accounts and acknowledge their events",
             )
             .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16)?),
         )?;
@@ -87,6 +96,7 @@ impl Metrics {
         registry.register(Box::new(undecodable.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(apply_seconds.clone()))?;
+        registry.register(Box::new(checkpoint_seconds.clone()))?;
         registry.register(Box::new(pending.clone()))?;
         registry.register(Box::new(cas_retries.clone()))?;
         registry.register(Box::new(discrepancies.clone()))?;
@@ -97,6 +107,7 @@ impl Metrics {
             undecodable,
             batch_size,
             apply_seconds,
+            checkpoint_seconds,
             pending,
             cas_retries,
             discrepancies,

@@ -1,5 +1,13 @@
-//! One owned partition: its durable pull consumer, its accounts' books, batches written to KV with
-//! compare-and-set, P&L and discrepancies published, then acknowledged (DESIGN §4).
+//! One owned partition: its durable pull consumer, its accounts' books, batches applied with their P&L and
+//! discrepancies published and their position views written to KV, and checkpoints that write the
+//! changed accounts' books to KV with compare-and-set, then acknowledge what they reflect (DESIGN §4).
+//!
+//! A batch's outputs go out first: their message ids are deterministic, so a batch applied again repeats
+//! none that JetStream has not dropped as a duplicate, and none is lost with a crash. The books (an
+//! account's whole state, some kilobytes) are written at most every `checkpoint_every` (or every
+//! [`CHECKPOINT_EVENTS`] events), not with every batch: that write, not the events, was the pipeline's
+//! cost. Events are acknowledged only once the books that reflect them are written, so a crash loses
+//! nothing: the events since the last checkpoint come again and are applied to the books as written.
 //!
 //! Order is the invariant everything rests on: within a consumer session the stream sequences must rise.
 //! A session starts at the consumer's ack floor (every unacknowledged event is above it), so an event at
@@ -67,6 +75,11 @@ pub struct Shared {
 /// Mark-only changes rewrite an account's KV entry at most this often (its positions and P&L follow the
 /// marks at `pnl.mark_interval`).
 const MARK_STATE_EVERY: Duration = Duration::from_secs(5);
+/// A checkpoint comes at the latest after this many events, well inside the partition consumer's
+/// `max_ack_pending`, whatever `checkpoint_every` says.
+pub const CHECKPOINT_EVENTS: usize = 8192;
+/// How long a batch waits for events the server holds beyond those delivered (never when caught up).
+const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// Compare-and-set attempts before the session restarts.
 const CAS_ATTEMPTS: u32 = 8;
 /// KV writes of one batch in flight at once.
@@ -86,7 +99,11 @@ struct Slot {
     event_time: i64,
     /// Revision of its KV `accounts` entry (`None`: none yet).
     revision: Option<u64>,
-    /// Last written view and revision per position key.
+    /// Events applied since its KV entry was last written (re-applied when a compare-and-set is lost).
+    unsaved: Vec<(u64, Event)>,
+    /// Its KV entry is to be written at the next checkpoint although no event came (marks moved).
+    state_due: bool,
+    /// Figures of the last written view ([`figures`]) and its revision, per position key.
     written: HashMap<String, (PositionPnl, Option<u64>)>,
     /// Last published summary (figures only).
     summary: Option<AccountPnl>,
@@ -102,12 +119,37 @@ impl Slot {
             applied_seq,
             event_time,
             revision,
+            unsaved: Vec::new(),
+            state_due: false,
             written: HashMap::new(),
             summary: None,
             mark_dirty: true,
             last_mark_publish: Instant::now(),
             last_state_write: Instant::now(),
         }
+    }
+}
+
+/// A position view to write to KV `positions`.
+struct LegWrite {
+    account: Account,
+    key: String,
+    /// Its figures ([`figures`]), remembered once written.
+    figures: PositionPnl,
+    /// What is written and published.
+    stamped: PositionPnl,
+    /// The revision it was last written at.
+    revision: Option<u64>,
+}
+
+/// A view's figures: the view without the sequence and time it was computed at, so that a leg that
+/// did not change is not written or published again when another leg of its account changes.
+fn figures(view: &PositionPnl) -> PositionPnl {
+    PositionPnl {
+        applied_seq: 0,
+        event_time: 0,
+        updated_at: 0,
+        ..view.clone()
     }
 }
 
@@ -152,6 +194,11 @@ pub struct Partition {
     slots: HashMap<Account, Slot>,
     publisher: Publisher,
     marks_applied: BTreeMap<Symbol, Timestamp>,
+    /// The last event applied and not yet acknowledged; acknowledging it acknowledges every event
+    /// before it (`AckPolicy::All`).
+    unacked: Option<jetstream::Message>,
+    /// Events delivered since the last checkpoint.
+    unacked_events: usize,
 }
 
 impl Partition {
@@ -176,6 +223,8 @@ impl Partition {
             slots: HashMap::new(),
             publisher,
             marks_applied: BTreeMap::new(),
+            unacked: None,
+            unacked_events: 0,
         })
     }
 
@@ -209,6 +258,8 @@ impl Partition {
                     self.slots.clear();
                     self.books = Books::new(self.books.config().clone());
                     self.marks_applied.clear();
+                    self.unacked = None;
+                    self.unacked_events = 0;
                     let wait = Duration::from_millis(100 * u64::from(attempt.min(20)));
                     tokio::select! {
                         () = stop.cancelled() => break,
@@ -237,7 +288,7 @@ impl Partition {
             .await
             .context("get EVENTS")?;
         let floor = match stream.consumer_info(&name).await {
-            Ok(info) => Some(info.ack_floor.stream_sequence),
+            Ok(info) => Some(acknowledged_until(&info)),
             Err(_) => None,
         };
         let mut config = topology.partition_consumer(self.p);
@@ -287,12 +338,30 @@ impl Partition {
                 .mark_interval
                 .max(Duration::from_millis(50)),
         );
+        let every = self
+            .shared
+            .config
+            .checkpoint_every
+            .max(Duration::from_millis(1));
+        let mut checkpoint = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut caught_up = false;
         let idle_ready = tokio::time::sleep(Duration::from_secs(1));
         tokio::pin!(idle_ready);
         loop {
             tokio::select! {
-                () = stop.cancelled() => return SessionEnd::Stopped,
+                () = stop.cancelled() => {
+                    // Leave the books written and their events acknowledged for the next owner.
+                    if let Err(e) = self.checkpoint().await {
+                        warn!(partition = self.p, error = format!("{e:#}"), "last checkpoint failed; the next owner applies its events again");
+                    }
+                    return SessionEnd::Stopped;
+                }
+                _ = checkpoint.tick() => {
+                    if let Err(e) = self.checkpoint().await {
+                        return SessionEnd::Reset(format!("{e:#}"));
+                    }
+                }
                 () = &mut idle_ready, if !caught_up => {
                     // Nothing came within a second of asking: nothing is pending.
                     caught_up = true;
@@ -316,13 +385,32 @@ impl Partition {
                         None => return SessionEnd::Reset("consumer stream ended".into()),
                     };
                     let mut batch = vec![first];
-                    while batch.len() < self.shared.config.batch_max {
-                        match messages.next().now_or_never() {
-                            Some(Some(Ok(m))) => batch.push(m),
-                            _ => break,
+                    let max = self.shared.config.batch_max;
+                    let linger = tokio::time::Instant::now() + BATCH_LINGER;
+                    let pending = loop {
+                        while batch.len() < max {
+                            match messages.next().now_or_never() {
+                                Some(Some(Ok(m))) => batch.push(m),
+                                _ => break,
+                            }
                         }
-                    }
-                    let pending = batch.last().and_then(|m| m.info().ok()).map_or(0, |i| i.pending);
+                        let pending = batch.last().and_then(|m| m.info().ok()).map_or(0, |i| i.pending);
+                        if pending == 0 || batch.len() >= max {
+                            break pending;
+                        }
+                        // More is stored than was delivered: wait a moment for it rather than apply a
+                        // sliver, so that a burst goes in fewer, larger batches (a caught-up partition
+                        // does not wait).
+                        match tokio::time::timeout_at(linger, messages.next()).await {
+                            Ok(Some(Ok(m))) => batch.push(m),
+                            Ok(Some(Err(e))) => {
+                                warn!(partition = self.p, error = %e, "consumer stream error");
+                                return SessionEnd::Reset(format!("consumer: {e}"));
+                            }
+                            Ok(None) => return SessionEnd::Reset("consumer stream ended".into()),
+                            Err(_) => break pending,
+                        }
+                    };
                     self.shared
                         .metrics
                         .pending
@@ -330,6 +418,11 @@ impl Partition {
                         .set(i64::try_from(pending).unwrap_or(i64::MAX));
                     if let Err(end) = self.batch(batch, &mut order).await {
                         return end;
+                    }
+                    if self.unacked_events >= CHECKPOINT_EVENTS
+                        && let Err(e) = self.checkpoint().await
+                    {
+                        return SessionEnd::Reset(format!("{e:#}"));
                     }
                     if pending == 0 && !caught_up {
                         caught_up = true;
@@ -363,7 +456,8 @@ impl Partition {
         }
     }
 
-    /// Republishes the accounts whose marks moved (their KV entry at most every [`MARK_STATE_EVERY`]).
+    /// Republishes the accounts whose marks moved (their KV entry at the next checkpoint, at most every
+    /// [`MARK_STATE_EVERY`]).
     /// Exchange rows still waiting are judged by the stream's `heard` notices, in the batches, so that
     /// a replay of the stream judges them alike.
     async fn on_tick(&mut self) -> anyhow::Result<()> {
@@ -377,29 +471,19 @@ impl Partition {
         if marked.is_empty() {
             return Ok(());
         }
-        let states: BTreeMap<Account, Vec<(u64, Event)>> = marked
-            .iter()
-            .filter(|a| {
-                self.slots
-                    .get(*a)
-                    .is_some_and(|s| s.last_state_write.elapsed() >= MARK_STATE_EVERY)
-            })
-            .map(|a| (a.clone(), Vec::new()))
-            .collect();
-        self.write_accounts(&states).await?;
         let mut outputs = Vec::new();
-        self.write_views(&marked, true, &mut outputs).await?;
+        let legs = self.plan_views(&marked, true, &mut outputs)?;
         for account in &marked {
             if let Some(slot) = self.slots.get_mut(account) {
                 slot.mark_dirty = false;
                 slot.last_mark_publish = Instant::now();
+                slot.state_due |= slot.last_state_write.elapsed() >= MARK_STATE_EVERY;
             }
         }
         for out in outputs {
             self.publisher.publish(out).await?;
         }
-        self.publisher.flush().await?;
-        Ok(())
+        self.write_views(legs).await
     }
 
     async fn batch(
@@ -409,7 +493,7 @@ impl Partition {
     ) -> Result<(), SessionEnd> {
         let started = Instant::now();
         self.shared.metrics.batch_size.observe(batch.len() as f64);
-        let mut by_account: BTreeMap<Account, Vec<(u64, Event)>> = BTreeMap::new();
+        let mut touched: Vec<Account> = Vec::new();
         let mut found: Vec<(Discrepancy, u64)> = Vec::new();
         for message in &batch {
             let info = message
@@ -452,27 +536,28 @@ impl Partition {
             slot.applied_seq = seq;
             slot.event_time = slot.event_time.max(event.time().0);
             found.extend(applied.discrepancies.into_iter().map(|d| (d, seq)));
-            by_account.entry(account).or_default().push((seq, event));
+            slot.unsaved.push((seq, event));
+            if !touched.contains(&account) {
+                touched.push(account);
+            }
         }
-        let mut outputs = Vec::new();
         let result: anyhow::Result<()> = async {
-            self.write_accounts(&by_account).await?;
-            let touched: Vec<Account> = by_account.keys().cloned().collect();
-            self.write_views(&touched, false, &mut outputs).await?;
+            let mut outputs = Vec::new();
+            touched.sort();
+            let legs = self.plan_views(&touched, false, &mut outputs)?;
             self.recon_outputs(&found, &mut outputs)?;
+            // Outputs go out first, their acks in flight while the views are written and settled by
+            // the next checkpoint, before it acknowledges the events.
             for out in outputs {
                 self.publisher.publish(out).await?;
             }
-            self.publisher.flush().await?;
-            Ok(())
+            self.write_views(legs).await
         }
         .await;
         result.map_err(|e| SessionEnd::Reset(format!("{e:#}")))?;
-        // The consumer acknowledges everything up to the acknowledged event.
-        if let Some(last) = batch.last()
-            && let Err(e) = last.ack_with(AckKind::Ack).await
-        {
-            debug!(error = %e, "ack not sent (the batch comes again and is skipped)");
+        self.unacked_events += batch.len();
+        if let Some(last) = batch.into_iter().last() {
+            self.unacked = Some(last);
         }
         self.shared
             .metrics
@@ -529,17 +614,27 @@ impl Partition {
         Ok(())
     }
 
-    /// Writes the KV `accounts` entry of every account of `batch` at once (the writes are independent
-    /// keys, so their round trips overlap); an account whose compare-and-set fails goes through
-    /// [`Partition::write_account`], which re-reads and re-applies its `events`.
-    async fn write_accounts(
-        &mut self,
-        batch: &BTreeMap<Account, Vec<(u64, Event)>>,
-    ) -> anyhow::Result<()> {
-        let mut planned = Vec::with_capacity(batch.len());
-        for account in batch.keys() {
-            if let Some((bytes, revision)) = self.account_entry(account)? {
-                planned.push((account, account_key(account), bytes, revision));
+    /// Writes the KV `accounts` entry of every account that changed since the last checkpoint, all at
+    /// once (independent keys, so their round trips overlap), once every output sent is stored; then
+    /// acknowledges every event applied. An account whose compare-and-set fails goes through
+    /// [`Partition::write_account`], which re-reads it and re-applies its unsaved events; its views are
+    /// then published and written again from the books re-read.
+    async fn checkpoint(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let due: Vec<Account> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.unsaved.is_empty() || s.state_due)
+            .map(|(a, _)| a.clone())
+            .collect();
+        if due.is_empty() && self.unacked.is_none() {
+            return Ok(());
+        }
+        self.publisher.flush().await?;
+        let mut planned = Vec::with_capacity(due.len());
+        for account in due {
+            if let Some((bytes, revision)) = self.account_entry(&account)? {
+                planned.push((account.clone(), account_key(&account), bytes, revision));
             }
         }
         let mut results = Vec::with_capacity(planned.len());
@@ -561,15 +656,77 @@ impl Partition {
             });
             results.extend(futures_util::future::join_all(writes).await);
         }
-        for ((account, ..), result) in planned.iter().zip(results) {
+        let mut lost = Vec::new();
+        for ((account, ..), result) in planned.into_iter().zip(results) {
             match result {
                 Some(revision) => {
-                    if let Some(slot) = self.slots.get_mut(*account) {
+                    if let Some(slot) = self.slots.get_mut(&account) {
                         slot.revision = Some(revision);
                         slot.last_state_write = Instant::now();
+                        slot.unsaved.clear();
+                        slot.state_due = false;
                     }
                 }
-                None => self.write_account(account, &batch[*account]).await?,
+                None => lost.push(account),
+            }
+        }
+        for account in lost {
+            let unsaved = self
+                .slots
+                .get_mut(&account)
+                .map(|s| std::mem::take(&mut s.unsaved))
+                .unwrap_or_default();
+            self.write_account(&account, &unsaved).await?;
+            let mut outputs = Vec::new();
+            let legs = self.plan_views(std::slice::from_ref(&account), false, &mut outputs)?;
+            for out in outputs {
+                self.publisher.publish(out).await?;
+            }
+            self.write_views(legs).await?;
+            self.publisher.flush().await?;
+        }
+        // The consumer acknowledges everything up to the acknowledged event.
+        if let Some(last) = self.unacked.take()
+            && let Err(e) = last.ack_with(AckKind::Ack).await
+        {
+            debug!(error = %e, "ack not sent (the events come again and are skipped)");
+        }
+        self.unacked_events = 0;
+        self.shared
+            .metrics
+            .checkpoint_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Writes position views with compare-and-set and remembers them.
+    async fn write_views(&mut self, legs: Vec<LegWrite>) -> anyhow::Result<()> {
+        let written = self.write_legs(&legs).await;
+        self.record_legs(legs, written)
+    }
+
+    /// Writes position views, up to [`WRITES_IN_FLIGHT`] at once; the revisions in the order given.
+    async fn write_legs(&self, legs: &[LegWrite]) -> Vec<anyhow::Result<u64>> {
+        let mut revisions = Vec::with_capacity(legs.len());
+        for chunk in legs.chunks(WRITES_IN_FLIGHT) {
+            let writes = chunk
+                .iter()
+                .map(|l| self.write_position(&l.key, &l.stamped, l.revision));
+            revisions.extend(futures_util::future::join_all(writes).await);
+        }
+        revisions
+    }
+
+    /// Remembers what [`Partition::write_legs`] wrote, or fails with its first error.
+    fn record_legs(
+        &mut self,
+        legs: Vec<LegWrite>,
+        written: Vec<anyhow::Result<u64>>,
+    ) -> anyhow::Result<()> {
+        for (leg, revision) in legs.into_iter().zip(written) {
+            let revision = revision?;
+            if let Some(slot) = self.slots.get_mut(&leg.account) {
+                slot.written.insert(leg.key, (leg.figures, Some(revision)));
             }
         }
         Ok(())
@@ -648,6 +805,7 @@ impl Partition {
                     let slot = self.slots.get_mut(account).expect("present above");
                     slot.revision = Some(revision);
                     slot.last_state_write = Instant::now();
+                    slot.state_due = false;
                     return Ok(());
                 }
                 Err((true, _)) => {
@@ -672,14 +830,15 @@ impl Partition {
         anyhow::bail!("accounts/{key}: compare-and-set lost {CAS_ATTEMPTS} times")
     }
 
-    /// Writes the changed position views of `accounts` to KV (all at once: independent keys) and queues
-    /// their P&L and each summary that changed.
-    async fn write_views(
+    /// The position views of `accounts` whose figures changed since they were last written, to be
+    /// written to KV; their P&L and each summary that changed are queued on `outputs`, legs before
+    /// their summary.
+    fn plan_views(
         &mut self,
         accounts: &[Account],
         by_mark: bool,
         outputs: &mut Vec<Outgoing>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<LegWrite>> {
         let encoding = self.shared.config.pnl.encoding;
         let now = now_ms();
         let tag = if by_mark {
@@ -687,7 +846,6 @@ impl Partition {
         } else {
             String::new()
         };
-        // Each changed leg: its account, KV key, view, stamped copy and the revision it was last written at.
         let mut changed = Vec::new();
         let mut summaries = Vec::new();
         for account in accounts {
@@ -699,42 +857,35 @@ impl Partition {
             let summary = views::summary(&self.books, account, &legs, seq, event_time);
             for leg in legs {
                 let key = position_key(account, &leg.symbol, leg.side);
+                let figures = figures(&leg);
                 let previous = slot.written.get(&key);
-                if previous.is_some_and(|(v, _)| *v == leg) {
+                if previous.is_some_and(|(v, _)| *v == figures) {
                     continue;
                 }
                 let revision = previous.and_then(|(_, r)| *r);
-                let mut stamped = leg.clone();
+                let mut stamped = leg;
                 stamped.updated_at = now;
-                changed.push((account, key, leg, stamped, revision));
+                outputs.push(Outgoing {
+                    subject: pnl_position(account, &stamped.symbol, stamped.side).into(),
+                    msg_id: format!(
+                        "pnl:{}:{}.{}:{seq}{tag}",
+                        account.as_str(),
+                        stamped.symbol.as_str(),
+                        stamped.side.as_str()
+                    ),
+                    payload: encoding.encode(&stamped)?.into(),
+                    content_type: encoding.content_type(),
+                });
+                changed.push(LegWrite {
+                    account: account.clone(),
+                    key,
+                    figures,
+                    stamped,
+                    revision,
+                });
             }
             if slot.summary.as_ref() != Some(&summary) {
                 summaries.push((account, seq, summary));
-            }
-        }
-        let mut revisions = Vec::with_capacity(changed.len());
-        for chunk in changed.chunks(WRITES_IN_FLIGHT) {
-            let writes = chunk
-                .iter()
-                .map(|(_, key, _, stamped, revision)| self.write_position(key, stamped, *revision));
-            revisions.extend(futures_util::future::join_all(writes).await);
-        }
-        for ((account, key, leg, stamped, _), revision) in changed.into_iter().zip(revisions) {
-            let revision = revision?;
-            let seq = stamped.applied_seq;
-            outputs.push(Outgoing {
-                subject: pnl_position(account, &leg.symbol, leg.side).into(),
-                msg_id: format!(
-                    "pnl:{}:{}.{}:{seq}{tag}",
-                    account.as_str(),
-                    leg.symbol.as_str(),
-                    leg.side.as_str()
-                ),
-                payload: encoding.encode(&stamped)?.into(),
-                content_type: encoding.content_type(),
-            });
-            if let Some(slot) = self.slots.get_mut(account) {
-                slot.written.insert(key, (leg, Some(revision)));
             }
         }
         for (account, seq, summary) in summaries {
@@ -750,7 +901,7 @@ impl Partition {
                 slot.summary = Some(summary);
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Writes one position view with compare-and-set; a newer view already there wins.
@@ -855,6 +1006,18 @@ impl Partition {
         }
         Ok(())
     }
+}
+
+/// The stream sequence up to which a partition consumer has everything acknowledged. A consumer created
+/// at a start sequence reports an ack floor of 0 until its first acknowledgement, though everything
+/// before its start was acknowledged by the session before it: without this, a replica that died before
+/// its first checkpoint would send the next one back to the start of the stream.
+pub fn acknowledged_until(info: &async_nats::jetstream::consumer::Info) -> u64 {
+    let started = match info.config.deliver_policy {
+        DeliverPolicy::ByStartSequence { start_sequence } => start_sequence.saturating_sub(1),
+        _ => 0,
+    };
+    info.ack_floor.stream_sequence.max(started)
 }
 
 /// Milliseconds since the Unix epoch.

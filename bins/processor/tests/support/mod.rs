@@ -108,6 +108,11 @@ pub struct Processor {
 impl Processor {
     /// Starts a replica named `instance` with `extra` TOML appended to its configuration.
     pub fn start(nats: &NatsServer, instance: &str, extra: &str) -> Processor {
+        Self::start_with(nats, instance, "", extra)
+    }
+
+    /// Starts a replica named `instance` with top-level settings `root` and `extra` TOML appended.
+    pub fn start_with(nats: &NatsServer, instance: &str, root: &str, extra: &str) -> Processor {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("processor.toml");
@@ -117,6 +122,7 @@ impl Processor {
                 r#"admin_listen = "127.0.0.1:{port}"
 log_filter = "info,acctmon_processor=debug"
 instance = "{instance}"
+{root}
 [nats]
 urls = ["{}"]
 [topology]

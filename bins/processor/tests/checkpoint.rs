@@ -1,0 +1,187 @@
+//! Checkpoints: the processor publishes P&L and writes position views with every batch, but writes an
+//! account's books to KV `accounts` and acknowledges the events they reflect only at a checkpoint. So
+//! events are never acknowledged before their books are durable, a stopping processor leaves its books
+//! written and everything acknowledged, and one killed between checkpoints loses nothing: the next owner
+//! applies the unacknowledged events to the books as last written, each once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use acctmon_testkit::NatsServer;
+use async_nats::jetstream;
+use support::*;
+
+/// Checkpoints only when a processor stops (or after `CHECKPOINT_EVENTS`, which these runs stay under).
+const NO_CHECKPOINT: &str = r#"checkpoint_every = "1h""#;
+
+/// Where a partition consumer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Consumer {
+    /// The stream sequence up to which everything is acknowledged.
+    floor: u64,
+    /// Messages it delivered in its current session (its consumer sequence).
+    delivered: u64,
+    /// Every message it delivered is acknowledged.
+    all_acked: bool,
+}
+
+/// Every partition consumer.
+async fn consumers(js: &jetstream::Context) -> BTreeMap<u32, Consumer> {
+    let stream = js.get_stream("EVENTS").await.unwrap();
+    let mut out = BTreeMap::new();
+    for p in 0..PARTITIONS {
+        if let Ok(info) = stream.consumer_info(format!("processor-{p}")).await {
+            out.insert(
+                p,
+                Consumer {
+                    floor: acctmon_processor::partition::acknowledged_until(&info),
+                    delivered: info.delivered.consumer_sequence,
+                    all_acked: info.ack_floor.consumer_sequence == info.delivered.consumer_sequence,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Waits until the processor has taken every event stored on `EVENTS` (applied or skipped).
+async fn taken(js: &jetstream::Context, processor: &Processor) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = js
+            .get_stream("EVENTS")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages;
+        let mut taken = 0u64;
+        for name in [
+            "acctmon_processor_events_applied_total",
+            "acctmon_processor_events_skipped_total",
+            "acctmon_processor_undecodable_total",
+        ] {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a count of events
+            let n = processor.metric(name).await as u64;
+            taken += n;
+        }
+        if taken >= stored {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the processor took {taken} of {stored} events\n{}",
+            processor.explain().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// KV `accounts`: account → the `applied_seq` of its entry.
+async fn account_entries(js: &jetstream::Context) -> BTreeMap<String, u64> {
+    kv_books(js)
+        .await
+        .into_iter()
+        .map(|(account, books)| (account, books.applied_seq))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_acknowledged_only_once_their_books_are_written() {
+    let nats = NatsServer::start();
+    let sim = sim().await;
+    let mut ingest = Ingest::start(&nats, &sim).await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+
+    // Between checkpoints: P&L and position views go out, nothing is acknowledged, no books written.
+    let mut first = Processor::start_with(&nats, "one", NO_CHECKPOINT, "");
+    first.ready().await;
+    sim.admin("burst?orders=300").await;
+    // Quiet from here (the exchange would go on paying funding): every event stored is taken.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ingest.stop().await;
+    taken(&js, &first).await;
+    assert!(count(&js, "PNL", "trading.pnl.*.position.>").await > 0);
+    assert!(count(&js, "KV_positions", "$KV.positions.>").await > 0);
+    let before = consumers(&js).await;
+    assert_eq!(before.len(), PARTITIONS as usize, "{before:?}");
+    assert!(
+        before.values().all(|c| c.floor == 0),
+        "acknowledged before any checkpoint: {before:?}"
+    );
+    assert!(before.values().any(|c| c.delivered > 0));
+    assert_eq!(account_entries(&js).await, BTreeMap::new());
+
+    // A stopping processor checkpoints: the books written, every event it took acknowledged.
+    assert!(first.terminate().success(), "{}", first.log());
+    let stopped = consumers(&js).await;
+    assert!(
+        stopped.values().all(|c| c.all_acked),
+        "not everything acknowledged on stop: {stopped:?}"
+    );
+    let written = account_entries(&js).await;
+    assert_eq!(
+        written.keys().map(String::as_str).collect::<Vec<_>>(),
+        ACCOUNTS.to_vec(),
+        "{written:?}"
+    );
+    let floor = stopped.values().map(|c| c.floor).max().unwrap();
+    assert!(
+        written.values().all(|&seq| seq > 0 && seq <= floor),
+        "{written:?} {stopped:?}"
+    );
+
+    // Killed between checkpoints: nothing of what it took is acknowledged, its books stay as written.
+    ingest = Ingest::start(&nats, &sim).await;
+    let mut second = Processor::start_with(&nats, "two", NO_CHECKPOINT, "");
+    second.ready().await;
+    sim.admin("burst?orders=300").await;
+    taken(&js, &second).await;
+    second.kill9();
+    let killed = consumers(&js).await;
+    for (p, c) in &killed {
+        assert_eq!(
+            c.floor, stopped[p].floor,
+            "partition {p} acknowledged without a checkpoint: {killed:?}"
+        );
+    }
+    assert!(killed.values().any(|c| c.delivered > 0));
+    assert_eq!(account_entries(&js).await, written);
+
+    // The next owner applies what was not acknowledged, each event once: the books equal the exchange's.
+    let third = Processor::start(&nats, "three", "");
+    third.ready().await;
+    converge(&nats, &sim, Duration::from_secs(60), &[&third]).await;
+    for account in ACCOUNTS {
+        let (live, differences) = replay(&nats, account, true).await.diff.expect("compared");
+        assert_eq!(
+            differences,
+            vec![],
+            "replay --diff of {account} at {}",
+            live.applied_seq
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let caught_up = consumers(&js).await;
+        // Everything acknowledged, and past where the killed one stood wherever it had taken events.
+        if caught_up
+            .iter()
+            .all(|(p, c)| c.all_acked && (killed[p].delivered == 0 || c.floor > killed[p].floor))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "checkpoints did not acknowledge what was applied: {caught_up:?} (killed at {killed:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ingest.stop().await;
+}
