@@ -1,8 +1,8 @@
 //! The whole pipeline, exchange to published P&L: the simulator, ingest, `EVENTS`, the processor (its
 //! own process, the release binary), KV and `trading.pnl.>`, on one nats-server.
 //!
-//! `cargo bench -p acctmon-processor --bench pipeline [-- ROUNDS [ACCOUNTS]]` (defaults: 3 rounds, 8
-//! accounts) prints:
+//! `cargo bench -p acctmon-processor --bench pipeline [-- [ROUNDS [ACCOUNTS]] [burst|latency|rss …]]`
+//! (defaults: 3 rounds, 8 accounts, every part) prints:
 //!
 //! - `pipeline/burst`: fills and events per second from the simulator's bursts of market orders
 //!   (`POST /_sim/burst`, the most each account's stream buffer holds) to the processor having applied
@@ -65,12 +65,29 @@ const RSS_SYMBOLS: [(&str, Option<&str>, &str); 10] = [
     ("DOTUSDT", Some("7"), "15"),
 ];
 
+/// The allocator of the binaries whose work this measures (ingest runs in this process).
+#[global_allocator]
+static ALLOCATOR: acctmon_service::Allocator = acctmon_service::Allocator;
+
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args()
+    let (numbers, mut parts): (Vec<String>, Vec<String>) = std::env::args()
         .skip(1)
-        .filter_map(|a| a.parse::<u64>().ok());
-    let rounds = args.next().unwrap_or(3).max(1);
-    let accounts = usize::try_from(args.next().unwrap_or(8).max(1))?;
+        .filter(|a| !a.starts_with('-'))
+        .partition(|a| a.parse::<u64>().is_ok());
+    let mut numbers = numbers.iter().filter_map(|a| a.parse::<u64>().ok());
+    let rounds = numbers.next().unwrap_or(3).max(1);
+    let accounts = usize::try_from(numbers.next().unwrap_or(8).max(1))?;
+    const PARTS: [&str; 3] = ["burst", "latency", "rss"];
+    if let Some(unknown) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
+        anyhow::bail!(
+            "unknown part {unknown:?}: the parts are {}",
+            PARTS.join(", ")
+        );
+    }
+    if parts.is_empty() {
+        parts = PARTS.map(String::from).into();
+    }
+    let runs = |part: &str| parts.iter().any(|p| p == part);
     println!(
         "pipeline: simulator → ingest → EVENTS → acctmon-processor (own process) → KV + trading.pnl, one nats-server\n\
          - pipeline/burst: fills/s and events/s from a burst's first stored event to the processor's last P&L\n\
@@ -84,9 +101,16 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        burst(rounds, accounts).await?;
-        latency(accounts).await?;
-        rss().await
+        if runs("burst") {
+            burst(rounds, accounts).await?;
+        }
+        if runs("latency") {
+            latency(accounts).await?;
+        }
+        if runs("rss") {
+            rss().await?;
+        }
+        Ok(())
     })
 }
 
@@ -166,7 +190,6 @@ struct Pipeline {
     ingest_admin: String,
     processor: Processor,
     js: jetstream::Context,
-    client: async_nats::Client,
     http: reqwest::Client,
     publish_window: usize,
     duplicate_window: Duration,
@@ -210,8 +233,7 @@ impl Pipeline {
             "processor ready",
         )
         .await;
-        let client = async_nats::connect(nats.url()).await?;
-        let js = jetstream::new(client.clone());
+        let js = jetstream::new(async_nats::connect(nats.url()).await?);
         Ok(Pipeline {
             nats,
             sim,
@@ -220,7 +242,6 @@ impl Pipeline {
             ingest_admin,
             processor,
             js,
-            client,
             http,
             publish_window,
             duplicate_window,
@@ -459,51 +480,53 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let mut sub = p.client.subscribe("trading.pnl.*.position.>").await?;
-    // Where the time goes: the same clock read when ingest's fill reaches the server.
-    let mut stored = p.client.subscribe("trading.events.*.*.fill").await?;
-    p.client.flush().await?;
+    // The receiver has a thread and a connection of its own, so that its clock is read when a message
+    // arrives, not when this process's workers (which run ingest) get round to it.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let listener = std::thread::spawn({
+        let url = p.nats.url();
+        move || listen(&url, ready_tx)
+    });
+    ready_rx.await?;
     let (fills_before, started) = (p.fills().await?, Instant::now());
-    let (mut latencies, mut to_events, mut by_mark) = (Vec::<i64>::new(), Vec::<i64>::new(), 0u64);
-    let deadline = tokio::time::Instant::now() + LATENCY_WINDOW;
-    loop {
-        let msg = tokio::select! {
-            m = tokio::time::timeout_at(deadline, sub.next()) => match m {
-                Ok(Some(m)) => m,
-                _ => break,
-            },
-            Some(fill) = stored.next() => {
-                let received = now_ms();
-                let envelope = acctmon_bus::envelope::Envelope::decode(&fill.payload)?;
-                to_events.push(received - envelope.event.time().0);
-                continue;
-            }
-        };
-        let received = now_ms();
-        let id = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
-        if id.rsplit(':').next().is_some_and(|t| t.starts_with('m')) {
-            by_mark += 1;
-            continue;
-        }
-        let view: PositionPnl = rmp_serde::from_slice(&msg.payload)?;
-        latencies.push(received - view.event_time);
-    }
+    let Samples {
+        mut latencies,
+        mut to_events,
+        mut to_ingest,
+        mut to_computed,
+        by_mark,
+    } = tokio::task::spawn_blocking(move || listener.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the listener panicked"))??;
     let fills_rate = per_sec(p.fills().await? - fills_before, started.elapsed());
     let batches = p.metrics(&p.processor.admin).await?;
+    let entries = acctmon_bus::kv::latest(&p.js.get_key_value(names::ACCOUNTS).await?, ">")
+        .await
+        .map_err(|e| anyhow::anyhow!("read KV accounts: {e}"))?;
+    let entry_bytes: Vec<usize> = entries.values().map(|e| e.value.len()).collect();
     p.sim_post("activity?per_sec=0").await?;
     p.check_ingest().await?;
     p.stop().await?;
     anyhow::ensure!(!latencies.is_empty(), "no position P&L received");
     anyhow::ensure!(!to_events.is_empty(), "no fill seen on EVENTS");
-    latencies.sort_unstable();
-    to_events.sort_unstable();
+    for figures in [
+        &mut latencies,
+        &mut to_events,
+        &mut to_ingest,
+        &mut to_computed,
+    ] {
+        figures.sort_unstable();
+    }
     let pct = |q: usize| latencies[((latencies.len() - 1) * q) / 100];
     let stored_pct = |q: usize| to_events[((to_events.len() - 1) * q) / 100];
+    let quantiles = |v: &[i64]| {
+        format!(
+            "p50 {} ms, p99 {} ms, max {} ms",
+            v[(v.len() - 1) / 2],
+            v[((v.len() - 1) * 99) / 100],
+            v[v.len() - 1]
+        )
+    };
     println!(
         "pipeline/latency: p50 {} ms, p99 {} ms, max {} ms ({} position messages in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts, {by_mark} mark-driven republishes left out)",
         pct(50),
@@ -519,6 +542,20 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         to_events[to_events.len() - 1],
         to_events.len()
     );
+    println!(
+        "pipeline/latency/to-ingest: {} (of that, exchange time to ingest's receive time: the simulator and the WebSocket)",
+        quantiles(&to_ingest)
+    );
+    println!(
+        "pipeline/latency/to-computed: {} (of the whole, event time to the processor's computing the figures, `updated_at`)",
+        quantiles(&to_computed)
+    );
+    println!(
+        "pipeline/latency/state: KV accounts entries of {} to {} bytes ({} accounts; written at checkpoints)",
+        entry_bytes.iter().min().copied().unwrap_or(0),
+        entry_bytes.iter().max().copied().unwrap_or(0),
+        entry_bytes.len()
+    );
     let bound = |q: f64| {
         histogram_quantile(&batches, "acctmon_processor_batch_seconds", q)
             .map_or_else(|| "?".to_owned(), |s| format!("{:.1}", s * 1000.0))
@@ -529,6 +566,74 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         bound(0.99)
     );
     Ok(())
+}
+
+/// What the latency run's listener measured, in ms.
+#[derive(Default)]
+struct Samples {
+    /// Receive time of a position P&L message minus its `event_time`.
+    latencies: Vec<i64>,
+    /// Receive time of a fill on `EVENTS` minus its exchange time.
+    to_events: Vec<i64>,
+    /// Ingest's receive time of a fill minus its exchange time.
+    to_ingest: Vec<i64>,
+    /// A position message's `updated_at` minus its `event_time`.
+    to_computed: Vec<i64>,
+    /// Mark-driven republishes left out.
+    by_mark: u64,
+}
+
+/// Listens to `trading.pnl.*.position.>` and the fills on `EVENTS` for [`LATENCY_WINDOW`] on a runtime
+/// of its own, once subscribed saying so on `ready`.
+fn listen(url: &str, ready: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<Samples> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let mut sub = client.subscribe("trading.pnl.*.position.>").await?;
+        // Where the time goes: the same clock read when ingest's fill reaches the server.
+        let mut stored = client.subscribe("trading.events.*.*.fill").await?;
+        client.flush().await?;
+        let _ = ready.send(());
+        let mut samples = Samples::default();
+        let deadline = tokio::time::Instant::now() + LATENCY_WINDOW;
+        loop {
+            let msg = tokio::select! {
+                m = tokio::time::timeout_at(deadline, sub.next()) => match m {
+                    Ok(Some(m)) => m,
+                    _ => break,
+                },
+                Some(fill) = stored.next() => {
+                    let received = now_ms();
+                    let envelope = acctmon_bus::envelope::Envelope::decode(&fill.payload)?;
+                    let time = envelope.event.time().0;
+                    samples.to_events.push(received - time);
+                    samples.to_ingest.push(envelope.received_at - time);
+                    continue;
+                }
+            };
+            let received = now_ms();
+            let by_mark = msg
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .is_some_and(|id| {
+                    id.as_str()
+                        .rsplit(':')
+                        .next()
+                        .is_some_and(|t| t.starts_with('m'))
+                });
+            if by_mark {
+                samples.by_mark += 1;
+                continue;
+            }
+            let view: PositionPnl = rmp_serde::from_slice(&msg.payload)?;
+            samples.latencies.push(received - view.event_time);
+            samples.to_computed.push(view.updated_at - view.event_time);
+        }
+        Ok(samples)
+    })
 }
 
 /// The upper bound of the histogram bucket holding quantile `q` of `name` in a Prometheus text page.
