@@ -110,6 +110,8 @@ struct Slot {
     /// A mark moved since the last mark publish.
     mark_dirty: bool,
     last_mark_publish: Instant,
+    /// When its views were last written to KV for a mark's sake.
+    last_mark_write: Instant,
     last_state_write: Instant,
 }
 
@@ -125,9 +127,22 @@ impl Slot {
             summary: None,
             mark_dirty: true,
             last_mark_publish: Instant::now(),
+            last_mark_write: Instant::now(),
             last_state_write: Instant::now(),
         }
     }
+}
+
+/// A checkpoint whose KV `accounts` writes are under way.
+struct Saving {
+    /// The writes, each account's new revision (`None`: not written).
+    writes: std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Option<u64>>> + Send>>,
+    /// The accounts written, in the order of `writes`, and how many of their unsaved events the
+    /// entries reflect.
+    accounts: Vec<(Account, usize)>,
+    /// The last event the checkpoint covers, acknowledged once it is done.
+    ack: Option<jetstream::Message>,
+    started: Instant,
 }
 
 /// A position view to write to KV `positions`.
@@ -345,6 +360,7 @@ impl Partition {
             .max(Duration::from_millis(1));
         let mut checkpoint = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut saving: Option<Saving> = None;
         let mut caught_up = false;
         let idle_ready = tokio::time::sleep(Duration::from_secs(1));
         tokio::pin!(idle_ready);
@@ -352,14 +368,28 @@ impl Partition {
             tokio::select! {
                 () = stop.cancelled() => {
                     // Leave the books written and their events acknowledged for the next owner.
-                    if let Err(e) = self.checkpoint().await {
+                    let last = async {
+                        if let Some(mut s) = saving.take() {
+                            let written = (&mut s.writes).await;
+                            self.finish_checkpoint(s, written).await?;
+                        }
+                        self.checkpoint().await
+                    };
+                    if let Err(e) = last.await {
                         warn!(partition = self.p, error = format!("{e:#}"), "last checkpoint failed; the next owner applies its events again");
                     }
                     return SessionEnd::Stopped;
                 }
-                _ = checkpoint.tick() => {
-                    if let Err(e) = self.checkpoint().await {
+                written = async { (&mut saving.as_mut()?.writes).await.into() }, if saving.is_some() => {
+                    let (Some(s), Some(written)) = (saving.take(), written) else { continue };
+                    if let Err(e) = self.finish_checkpoint(s, written).await {
                         return SessionEnd::Reset(format!("{e:#}"));
+                    }
+                }
+                _ = checkpoint.tick(), if saving.is_none() => {
+                    match self.start_checkpoint().await {
+                        Ok(s) => saving = s,
+                        Err(e) => return SessionEnd::Reset(format!("{e:#}")),
                     }
                 }
                 () = &mut idle_ready, if !caught_up => {
@@ -419,10 +449,11 @@ impl Partition {
                     if let Err(end) = self.batch(batch, &mut order).await {
                         return end;
                     }
-                    if self.unacked_events >= CHECKPOINT_EVENTS
-                        && let Err(e) = self.checkpoint().await
-                    {
-                        return SessionEnd::Reset(format!("{e:#}"));
+                    if self.unacked_events >= CHECKPOINT_EVENTS && saving.is_none() {
+                        match self.start_checkpoint().await {
+                            Ok(s) => saving = s,
+                            Err(e) => return SessionEnd::Reset(format!("{e:#}")),
+                        }
                     }
                     if pending == 0 && !caught_up {
                         caught_up = true;
@@ -482,6 +513,21 @@ impl Partition {
         }
         for out in outputs {
             self.publisher.publish(out).await?;
+        }
+        // KV follows the marks at most every MARK_STATE_EVERY per account (a batch of the account
+        // writes its views at once): the batches wait for these writes.
+        let legs: Vec<LegWrite> = legs
+            .into_iter()
+            .filter(|l| {
+                self.slots
+                    .get(&l.account)
+                    .is_some_and(|s| s.last_mark_write.elapsed() >= MARK_STATE_EVERY)
+            })
+            .collect();
+        for leg in &legs {
+            if let Some(slot) = self.slots.get_mut(&leg.account) {
+                slot.last_mark_write = Instant::now();
+            }
         }
         self.write_views(legs).await
     }
@@ -614,12 +660,20 @@ impl Partition {
         Ok(())
     }
 
-    /// Writes the KV `accounts` entry of every account that changed since the last checkpoint, all at
-    /// once (independent keys, so their round trips overlap), once every output sent is stored; then
-    /// acknowledges every event applied. An account whose compare-and-set fails goes through
-    /// [`Partition::write_account`], which re-reads it and re-applies its unsaved events; its views are
-    /// then published and written again from the books re-read.
+    /// A whole checkpoint: [`Partition::start_checkpoint`], its writes, [`Partition::finish_checkpoint`].
     async fn checkpoint(&mut self) -> anyhow::Result<()> {
+        if let Some(mut saving) = self.start_checkpoint().await? {
+            let written = (&mut saving.writes).await;
+            self.finish_checkpoint(saving, written).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a checkpoint: once every output sent is stored, the KV `accounts` entries of the accounts
+    /// that changed since the last one go out, all at once (independent keys). The writes run while
+    /// the session goes on applying batches; [`Partition::finish_checkpoint`] takes their outcome.
+    /// `None`: nothing to write or acknowledge.
+    async fn start_checkpoint(&mut self) -> anyhow::Result<Option<Saving>> {
         let started = Instant::now();
         let due: Vec<Account> = self
             .slots
@@ -628,42 +682,65 @@ impl Partition {
             .map(|(a, _)| a.clone())
             .collect();
         if due.is_empty() && self.unacked.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         self.publisher.flush().await?;
-        let mut planned = Vec::with_capacity(due.len());
+        let mut accounts = Vec::with_capacity(due.len());
+        let mut writes = Vec::with_capacity(due.len());
         for account in due {
-            if let Some((bytes, revision)) = self.account_entry(&account)? {
-                planned.push((account.clone(), account_key(&account), bytes, revision));
-            }
-        }
-        let mut results = Vec::with_capacity(planned.len());
-        for chunk in planned.chunks(WRITES_IN_FLIGHT) {
-            let writes = chunk.iter().map(|(_, key, bytes, revision)| {
-                let (store, key, bytes, revision) = (
-                    self.shared.accounts.clone(),
-                    key.clone(),
-                    bytes.clone(),
-                    *revision,
-                );
-                // A failure of any kind goes to the one-key path, which tells a lost race from an error.
-                async move {
-                    match revision {
-                        Some(r) => store.update(key, bytes, r).await.ok(),
-                        None => store.create(key, bytes).await.ok(),
-                    }
+            let Some((bytes, revision)) = self.account_entry(&account)? else {
+                continue;
+            };
+            let unsaved = self.slots.get(&account).map_or(0, |s| s.unsaved.len());
+            let (store, key) = (self.shared.accounts.clone(), account_key(&account));
+            // A failure of any kind goes to the one-key path, which tells a lost race from an error.
+            writes.push(async move {
+                match revision {
+                    Some(r) => store.update(key, bytes, r).await.ok(),
+                    None => store.create(key, bytes).await.ok(),
                 }
             });
-            results.extend(futures_util::future::join_all(writes).await);
+            accounts.push((account, unsaved));
         }
+        let writes = async move {
+            let mut results = Vec::with_capacity(writes.len());
+            let mut writes = writes.into_iter();
+            loop {
+                let chunk: Vec<_> = writes.by_ref().take(WRITES_IN_FLIGHT).collect();
+                if chunk.is_empty() {
+                    break results;
+                }
+                results.extend(futures_util::future::join_all(chunk).await);
+            }
+        };
+        let saving = Saving {
+            writes: Box::pin(writes),
+            accounts,
+            ack: self.unacked.take(),
+            started,
+        };
+        self.unacked_events = 0;
+        Ok(Some(saving))
+    }
+
+    /// Takes the outcome of a checkpoint's writes, and acknowledges every event it covers. An account
+    /// whose compare-and-set failed goes through [`Partition::write_account`], which re-reads it and
+    /// re-applies its unsaved events; its views are then published and written again from the books
+    /// re-read.
+    async fn finish_checkpoint(
+        &mut self,
+        saving: Saving,
+        written: Vec<Option<u64>>,
+    ) -> anyhow::Result<()> {
         let mut lost = Vec::new();
-        for ((account, ..), result) in planned.into_iter().zip(results) {
+        for ((account, covered), result) in saving.accounts.into_iter().zip(written) {
             match result {
                 Some(revision) => {
                     if let Some(slot) = self.slots.get_mut(&account) {
                         slot.revision = Some(revision);
                         slot.last_state_write = Instant::now();
-                        slot.unsaved.clear();
+                        // Events applied while the entry was being written wait for the next one.
+                        slot.unsaved.drain(..covered.min(slot.unsaved.len()));
                         slot.state_due = false;
                     }
                 }
@@ -686,16 +763,15 @@ impl Partition {
             self.publisher.flush().await?;
         }
         // The consumer acknowledges everything up to the acknowledged event.
-        if let Some(last) = self.unacked.take()
+        if let Some(last) = saving.ack
             && let Err(e) = last.ack_with(AckKind::Ack).await
         {
             debug!(error = %e, "ack not sent (the events come again and are skipped)");
         }
-        self.unacked_events = 0;
         self.shared
             .metrics
             .checkpoint_seconds
-            .observe(started.elapsed().as_secs_f64());
+            .observe(saving.started.elapsed().as_secs_f64());
         Ok(())
     }
 
