@@ -46,7 +46,7 @@ impl Cycle {
     }
 }
 
-/// Closed cycles kept per leg in the books, whose state is written with every batch: the detail of older
+/// Closed cycles kept per leg in the books, whose state is written at every checkpoint: the detail of older
 /// cycles belongs to the history (the sink), their sums stay in [`Position::cycles_closed`] and the
 /// trade statistics.
 pub const CYCLES_KEPT: usize = 32;

@@ -91,7 +91,7 @@ impl SeenIds {
 
 /// How [`SeenIds`] is persisted: the ids ascending as LEB128 varints, the first and then each one's
 /// distance from the one before (about a byte and a half per id instead of five, in a state written
-/// with every batch). States written before carry `ids` as a list, which is still read.
+/// at every checkpoint). States written before carry `ids` as a list, which is still read.
 #[derive(serde::Deserialize)]
 struct SeenIdsWire {
     #[serde(default)]
