@@ -568,9 +568,10 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     );
     let checkpoint = "acctmon_processor_checkpoint_seconds";
     println!(
-        "pipeline/latency/checkpoint: p50 ≤ {} ms, p99 ≤ {} ms (the changed accounts' books written and their events acknowledged, every 200 ms)",
+        "pipeline/latency/checkpoint: p50 ≤ {} ms, p99 ≤ {} ms (the changed accounts' books written and their events acknowledged, every {:?})",
         bound(checkpoint, 0.5),
-        bound(checkpoint, 0.99)
+        bound(checkpoint, 0.99),
+        acctmon_processor::Config::default().checkpoint_every
     );
     Ok(())
 }

@@ -15,7 +15,7 @@
 //! (a redelivery after a crash or a server restart) ends the session and a new one starts again from the
 //! ack floor, rather than skipping an event that was never applied.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -369,9 +369,8 @@ impl Partition {
                 () = stop.cancelled() => {
                     // Leave the books written and their events acknowledged for the next owner.
                     let last = async {
-                        if let Some(mut s) = saving.take() {
-                            let written = (&mut s.writes).await;
-                            self.finish_checkpoint(s, written).await?;
+                        if let Some(s) = saving.take() {
+                            self.complete_checkpoint(s).await?;
                         }
                         self.checkpoint().await
                     };
@@ -514,8 +513,9 @@ impl Partition {
         for out in outputs {
             self.publisher.publish(out).await?;
         }
-        // KV follows the marks at most every MARK_STATE_EVERY per account (a batch of the account
-        // writes its views at once): the batches wait for these writes.
+        // KV follows the marks at most every MARK_STATE_EVERY per account, since the batches wait for
+        // these writes. A view left unwritten is not remembered as written, so the account's next batch
+        // writes it (and publishes it again under the batch's sequence).
         let legs: Vec<LegWrite> = legs
             .into_iter()
             .filter(|l| {
@@ -539,7 +539,7 @@ impl Partition {
     ) -> Result<(), SessionEnd> {
         let started = Instant::now();
         self.shared.metrics.batch_size.observe(batch.len() as f64);
-        let mut touched: Vec<Account> = Vec::new();
+        let mut touched: BTreeSet<Account> = BTreeSet::new();
         let mut found: Vec<(Discrepancy, u64)> = Vec::new();
         for message in &batch {
             let info = message
@@ -583,13 +583,11 @@ impl Partition {
             slot.event_time = slot.event_time.max(event.time().0);
             found.extend(applied.discrepancies.into_iter().map(|d| (d, seq)));
             slot.unsaved.push((seq, event));
-            if !touched.contains(&account) {
-                touched.push(account);
-            }
+            touched.insert(account);
         }
         let result: anyhow::Result<()> = async {
             let mut outputs = Vec::new();
-            touched.sort();
+            let touched: Vec<Account> = touched.into_iter().collect();
             let legs = self.plan_views(&touched, false, &mut outputs)?;
             self.recon_outputs(&found, &mut outputs)?;
             // Outputs go out first, their acks in flight while the views are written and settled by
@@ -660,13 +658,18 @@ impl Partition {
         Ok(())
     }
 
-    /// A whole checkpoint: [`Partition::start_checkpoint`], its writes, [`Partition::finish_checkpoint`].
+    /// A whole checkpoint: [`Partition::start_checkpoint`], then [`Partition::complete_checkpoint`].
     async fn checkpoint(&mut self) -> anyhow::Result<()> {
-        if let Some(mut saving) = self.start_checkpoint().await? {
-            let written = (&mut saving.writes).await;
-            self.finish_checkpoint(saving, written).await?;
+        match self.start_checkpoint().await? {
+            Some(saving) => self.complete_checkpoint(saving).await,
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Waits for a checkpoint's writes and takes their outcome.
+    async fn complete_checkpoint(&mut self, mut saving: Saving) -> anyhow::Result<()> {
+        let written = (&mut saving.writes).await;
+        self.finish_checkpoint(saving, written).await
     }
 
     /// Starts a checkpoint: once every output sent is stored, the KV `accounts` entries of the accounts
