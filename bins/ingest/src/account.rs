@@ -58,6 +58,9 @@ pub struct Cursor {
     /// Money movements published (the most recent [`MONEY_KEPT`]), to recognise them in the income
     /// history, where Binance may stamp them with another time.
     pub money: VecDeque<Money>,
+    /// The shortest gap seen between two funding times in the income history: two payments of one leg
+    /// are at least this far apart.
+    pub funding_interval: Option<i64>,
 }
 
 /// Trade ids remembered per symbol.
@@ -103,6 +106,52 @@ impl Cursor {
         }
         self.last_time = self.last_time.max(Some(time));
     }
+
+    /// Learns the funding schedule from the times of funding rows read in the income history (rows are
+    /// stamped with their funding time; gaps under a second are taken for one funding time).
+    pub fn observe_funding_times(&mut self, times: impl IntoIterator<Item = i64>) {
+        let times: BTreeSet<i64> = times.into_iter().collect();
+        let mut shortest: Option<i64> = None;
+        let mut current: Option<i64> = None;
+        for t in times {
+            match current {
+                Some(c) if t - c < 1000 => {}
+                Some(c) => {
+                    shortest = Some(shortest.map_or(t - c, |s| s.min(t - c)));
+                    current = Some(t);
+                }
+                None => current = Some(t),
+            }
+        }
+        if let Some(gap) = shortest {
+            self.funding_interval = Some(self.funding_interval.map_or(gap, |i| i.min(gap)));
+        }
+    }
+
+    /// How far apart the stream's and the income history's times of one payment of `kind` may be:
+    /// [`MONEY_MATCH_MS`], and for funding less than half the funding interval, so that a payment is
+    /// never taken for the same leg's equal payment at the next funding time.
+    pub fn match_window(&self, kind: EventKind) -> i64 {
+        match (kind, self.funding_interval) {
+            (EventKind::Funding, Some(interval)) => MONEY_MATCH_MS.min(interval / 2 - 1),
+            _ => MONEY_MATCH_MS,
+        }
+    }
+
+    /// Whether a live money movement is one the backfill already published (then forgotten, so that it
+    /// vouches for one payment only): the nearest published from the income history within the match
+    /// window, at the same time (the same message id) or at the time Binance gave its income row.
+    fn take_backfilled(&mut self, live: &Money) -> bool {
+        let window = self.match_window(live.kind);
+        let found = self
+            .money
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.from_backfill && p.matches(live, window))
+            .min_by_key(|(_, p)| (p.time - live.time).abs())
+            .map(|(i, _)| i);
+        found.and_then(|i| self.money.remove(i)).is_some()
+    }
 }
 
 /// Why a session ended.
@@ -135,12 +184,12 @@ pub struct Money {
 }
 
 impl Money {
-    fn matches(&self, other: &Money) -> bool {
+    fn matches(&self, other: &Money, window: i64) -> bool {
         self.kind == other.kind
             && self.asset == other.asset
             && self.amount == other.amount
             && (self.symbol.is_none() || other.symbol.is_none() || self.symbol == other.symbol)
-            && (self.time - other.time).abs() <= MONEY_MATCH_MS
+            && (self.time - other.time).abs() <= window
     }
 }
 
@@ -148,7 +197,12 @@ impl Money {
 /// `published`, each published movement matching at most one. The pairs closest in time are made first
 /// (equal times before all others): a leg that pays the same amount at consecutive funding times must
 /// not have one payment taken for the other, or the one never published would pass for published.
-fn published_matches(published: &[Money], found: &[Money]) -> Vec<bool> {
+/// `window` is [`Cursor::match_window`].
+fn published_matches(
+    published: &[Money],
+    found: &[Money],
+    window: impl Fn(EventKind) -> i64,
+) -> Vec<bool> {
     // Every possible pair, the closest in time first (equal times first of all).
     let mut by_amount: HashMap<(EventKind, &str, Decimal), Vec<usize>> = HashMap::new();
     for (i, p) in published.iter().enumerate() {
@@ -161,7 +215,7 @@ fn published_matches(published: &[Money], found: &[Money]) -> Vec<bool> {
     for (m, row) in found.iter().enumerate() {
         let same = by_amount.get(&(row.kind, row.asset.as_str(), row.amount));
         for &i in same.into_iter().flatten() {
-            if published[i].matches(row) {
+            if published[i].matches(row, window(row.kind)) {
                 pairs.push(((published[i].time - row.time).abs(), m, i));
             }
         }
@@ -622,9 +676,7 @@ impl AccountIngest {
             ) {
                 expired = true;
             }
-            if matches!(event, Event::Funding(_) | Event::Transfer(_))
-                && self.seen_in_backfill(&event)
-            {
+            if money(&event).is_some_and(|m| self.cursor.take_backfilled(&m)) {
                 debug!(account = %self.account, "money movement already published by the backfill");
                 continue;
             }
@@ -633,20 +685,6 @@ impl AccountIngest {
             }
         }
         Ok(expired)
-    }
-
-    /// Whether a live money movement is one the backfill already published under another time.
-    fn seen_in_backfill(&mut self, event: &Event) -> bool {
-        let Some(m) = money(event) else { return false };
-        let found = self
-            .cursor
-            .money
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.from_backfill && p.time != m.time && p.matches(&m))
-            .min_by_key(|(_, p)| (p.time - m.time).abs())
-            .map(|(i, _)| i);
-        found.and_then(|i| self.cursor.money.remove(i)).is_some()
     }
 
     /// The REST snapshot: account, positions with entry prices, position mode.
@@ -703,7 +741,15 @@ impl AccountIngest {
 
     /// The income rows that tell of something not published: trade rows whose trade has no complete fill
     /// on the stream, and money movements without a published match.
-    fn unpublished<'r>(&self, rows: &'r [IncomeRow]) -> (Vec<&'r IncomeRow>, Vec<&'r IncomeRow>) {
+    fn unpublished<'r>(
+        &mut self,
+        rows: &'r [IncomeRow],
+    ) -> (Vec<&'r IncomeRow>, Vec<&'r IncomeRow>) {
+        self.cursor.observe_funding_times(
+            rows.iter()
+                .filter(|r| r.income_type == "FUNDING_FEE")
+                .map(|r| r.time),
+        );
         let mut trades = Vec::new();
         let mut money_rows = Vec::new();
         let mut found = Vec::new();
@@ -735,7 +781,7 @@ impl AccountIngest {
             }
         }
         let published: Vec<Money> = self.cursor.money.iter().cloned().collect();
-        let matched = published_matches(&published, &found);
+        let matched = published_matches(&published, &found, |kind| self.cursor.match_window(kind));
         let money_rows = money_rows
             .into_iter()
             .zip(matched)
@@ -1074,8 +1120,9 @@ mod tests {
             paid("SOLUSDT", "0.24", 16_000, true),
             paid("SOLUSDT", "0.24", 24_000, true),
         ];
+        let window = |_| MONEY_MATCH_MS;
         assert_eq!(
-            published_matches(&published, &found),
+            published_matches(&published, &found, window),
             [true, false, true],
             "the payment at 16000 is the one missing"
         );
@@ -1085,7 +1132,64 @@ mod tests {
             paid("SOLUSDT", "0.24", 8_000, true),
             paid("SOLUSDT", "0.24", 10_000, true),
         ];
-        assert_eq!(published_matches(&late, &rows), [false, true]);
+        assert_eq!(published_matches(&late, &rows, window), [false, true]);
+    }
+
+    #[test]
+    fn the_funding_interval_bounds_the_match_window() {
+        let mut c = Cursor::default();
+        assert_eq!(c.match_window(EventKind::Funding), MONEY_MATCH_MS);
+        // Binance's rows: 8 h apart, and two rows of one funding time a few ms apart.
+        c.observe_funding_times([0, 5, 28_800_000, 28_800_000]);
+        assert_eq!(c.funding_interval, Some(28_800_000));
+        assert_eq!(c.match_window(EventKind::Funding), MONEY_MATCH_MS);
+        // A faster schedule (the simulator's, 8 s) narrows it below half the interval; transfers keep it.
+        c.observe_funding_times([16_000, 8_000, 24_000]);
+        assert_eq!(c.funding_interval, Some(8_000));
+        assert_eq!(c.match_window(EventKind::Funding), 3_999);
+        assert_eq!(c.match_window(EventKind::Transfer), MONEY_MATCH_MS);
+        // Found in the history at 8000 and 16000, published at 16000 only: the one at 8000 is missing.
+        let published = [paid("SOLUSDT", "0.24", 16_000, false)];
+        let found = [
+            paid("SOLUSDT", "0.24", 8_000, true),
+            paid("SOLUSDT", "0.24", 16_000, true),
+        ];
+        assert_eq!(
+            published_matches(&published, &found, |k| c.match_window(k)),
+            [false, true]
+        );
+        let only_older = [paid("SOLUSDT", "0.24", 8_000, true)];
+        assert_eq!(
+            published_matches(&published, &only_older, |k| c.match_window(k)),
+            [false],
+            "a payment of the next funding time does not vouch for this one"
+        );
+    }
+
+    #[test]
+    fn a_live_payment_is_dropped_only_for_its_own_backfilled_row() {
+        // Binance: the income row at the funding time, the stream's event 3.2 s later.
+        let mut c = Cursor::default();
+        c.observe_funding_times([0, 28_800_000]);
+        c.money.push_back(paid("BTCUSDT", "-0.5", 28_800_000, true));
+        assert!(c.take_backfilled(&paid("BTCUSDT", "-0.5", 28_803_246, false)));
+        assert!(
+            !c.take_backfilled(&paid("BTCUSDT", "-0.5", 28_803_246, false)),
+            "one backfilled payment vouches for one live payment"
+        );
+        assert!(!c.take_backfilled(&paid("ETHUSDT", "-0.5", 28_803_246, false)));
+        // Every 8 s: a leg paid 62.0536 at 8000 (backfilled after a gap) and again at 48000 (live).
+        let mut c = Cursor::default();
+        c.observe_funding_times([8_000, 16_000, 24_000]);
+        c.money.push_back(paid("BTCUSDT", "62.0536", 8_000, true));
+        assert!(
+            !c.take_backfilled(&paid("BTCUSDT", "62.0536", 48_000, false)),
+            "a later funding time is another payment"
+        );
+        assert!(
+            c.take_backfilled(&paid("BTCUSDT", "62.0536", 8_000, false)),
+            "the same time is the same payment (and the same message id)"
+        );
     }
 
     #[test]

@@ -45,9 +45,89 @@ pub struct Ingest {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// Ingest's log lines of this test binary (ingest runs in-process), kept for a failure's report.
+static INGEST_LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Writes into [`INGEST_LOG`].
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        INGEST_LOG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Routes ingest's log (its decisions about gaps, backfills and money movements) into [`INGEST_LOG`].
+fn capture_ingest_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "acctmon_ingest=info,acctmon_ingest::account=debug,acctmon_bus=info",
+            ))
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+/// What ingest logged since the start of this test binary.
+pub fn ingest_log() -> String {
+    String::from_utf8_lossy(
+        &INGEST_LOG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned()
+}
+
+/// The exchange's funding history of `account`, one line per payment: symbol, time, amount, tranId.
+pub async fn funding_history(sim: &Sim, account: &str) -> String {
+    let registry = prometheus::Registry::new();
+    let rest = acctmon_ingest::rest::Rest::new(
+        &sim.base,
+        acctmon_service::config::Secret::new(Sim::api_key(account)),
+        acctmon_service::config::Secret::new(Sim::api_secret(account)),
+        60_000,
+        acctmon_ingest::metrics::Metrics::register(&registry).unwrap(),
+        account,
+    )
+    .unwrap();
+    let mut out = String::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut start = 0;
+    loop {
+        let rows = rest.income(start, 1000).await.unwrap();
+        let newest = rows.iter().map(|r| r.time).max().unwrap_or(start);
+        let full = rows.len() >= 1000;
+        for r in rows {
+            if r.income_type == "FUNDING_FEE" && seen.insert(r.tran_id) {
+                out.push_str(&format!(
+                    "{} {} {} {}\n",
+                    r.symbol, r.time, r.income, r.tran_id
+                ));
+            }
+        }
+        if !full || newest == start {
+            return out;
+        }
+        start = newest;
+    }
+}
+
 impl Ingest {
     /// Starts ingest against `sim` and `nats` and waits until its streams are up.
     pub async fn start(nats: &NatsServer, sim: &Sim) -> Ingest {
+        capture_ingest_log();
         let ws = sim.base.replacen("http://", "ws://", 1);
         let mut config = acctmon_ingest::Config::default();
         config.nats.urls = vec![nats.url()];
@@ -449,6 +529,11 @@ pub async fn converge(nats: &NatsServer, sim: &Sim, within: Duration, processors
                     let _ = std::fs::write(kept.join(format!("processor-{n}.log")), p.log());
                 }
                 let _ = std::fs::write(kept.join("exchange-state.json"), state.to_string());
+                let _ = std::fs::write(kept.join("ingest.log"), ingest_log());
+                for account in ACCOUNTS {
+                    let history = funding_history(sim, account).await;
+                    let _ = std::fs::write(kept.join(format!("funding-{account}.txt")), history);
+                }
                 told.push_str(&format!("kept for reading offline: {}\n", kept.display()));
             }
             panic!(
