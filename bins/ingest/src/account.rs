@@ -575,7 +575,7 @@ impl AccountIngest {
             let Some(mut frame) = frame else {
                 return Ok(SessionEnd::Disconnected);
             };
-            // Take what is queued, up to a burst, then settle acks only when idle. The limit is
+            // Take what is queued, up to a burst, then take the acks that came. The limit is
             // checked before taking the next frame: a frame taken is a frame handled.
             let mut handled = 0;
             loop {
@@ -595,9 +595,9 @@ impl AccountIngest {
                     Err(_) => break,
                 }
             }
-            if frames.is_empty() {
-                self.publisher.flush().await?;
-            }
+            // Never wait for acks here: the next frame would wait with them (the window waits when
+            // full, a duty or the session's end waits for all).
+            self.publisher.settle_arrived().await?;
         }
     }
 

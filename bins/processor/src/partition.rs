@@ -80,6 +80,8 @@ const MARK_STATE_EVERY: Duration = Duration::from_secs(5);
 pub const CHECKPOINT_EVENTS: usize = 8192;
 /// How long a batch waits for events the server holds beyond those delivered (never when caught up).
 const BATCH_LINGER: Duration = Duration::from_millis(5);
+/// How far behind (events stored, not yet delivered) a partition lingers for a larger batch.
+const LINGER_PENDING: u64 = 64;
 /// Compare-and-set attempts before the session restarts.
 const CAS_ATTEMPTS: u32 = 8;
 /// KV writes of one batch in flight at once.
@@ -424,12 +426,12 @@ impl Partition {
                             }
                         }
                         let pending = batch.last().and_then(|m| m.info().ok()).map_or(0, |i| i.pending);
-                        if pending == 0 || batch.len() >= max {
+                        if pending < LINGER_PENDING || batch.len() >= max {
                             break pending;
                         }
-                        // More is stored than was delivered: wait a moment for it rather than apply a
-                        // sliver, so that a burst goes in fewer, larger batches (a caught-up partition
-                        // does not wait).
+                        // Much more is stored than was delivered: wait a moment for it rather than
+                        // apply a sliver, so that a burst goes in fewer, larger batches (a partition
+                        // nearly caught up does not wait: its events would wait with it).
                         match tokio::time::timeout_at(linger, messages.next()).await {
                             Ok(Some(Ok(m))) => batch.push(m),
                             Ok(Some(Err(e))) => {

@@ -6,16 +6,27 @@
 //! When an ack fails (timeout, a restarting server, no responders), every message from the failed one on
 //! is sent again, one by one, each awaited, with the same `Nats-Msg-Id`: those already stored are dropped
 //! as duplicates, the others are stored, and the order on the stream stays the order of the calls.
+//! Nothing new is sent past messages that went out on a connection since lost (the client reconnected or
+//! is reconnecting): they are settled first, so that what the new connection stores comes after them.
+//! A caller that must not wait (ingest between two frames) takes only the acks that came
+//! ([`Publisher::settle_arrived`]).
 
 use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::connection::State;
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, Context};
 use async_nats::{Client, Subject};
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use prometheus::{IntCounter, Registry};
+use sync_wrapper::SyncWrapper;
 use thiserror::Error;
 use tracing::warn;
 
@@ -92,11 +103,25 @@ impl PublishMetrics {
 /// A pipelined, ordered, retrying publisher. Not shared: one per ordered flow (for ingest, one per
 /// account), since order is kept among one publisher's messages only.
 pub struct Publisher {
+    client: Client,
     js: Context,
     window: usize,
-    inflight: VecDeque<(Outgoing, Option<PublishAckFuture>)>,
+    /// Sent and not settled: the message, its ack (none when the send failed) and the connection it
+    /// went out on (the client's count of connects then).
+    inflight: VecDeque<(Outgoing, Option<AckFuture>, u64)>,
     metrics: PublishMetrics,
 }
+
+/// An ack awaited in place (polling it does not consume it), so that looking whether it came is free.
+/// Only ever polled through `&mut`, hence shareable.
+type AckFuture = SyncWrapper<
+    Pin<
+        Box<
+            dyn Future<Output = Result<PublishAck, async_nats::jetstream::context::PublishError>>
+                + Send,
+        >,
+    >,
+>;
 
 /// Time allowed for one ack.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -113,6 +138,7 @@ impl Publisher {
             .backpressure_on_inflight(true)
             .build(client.clone());
         Publisher {
+            client: client.clone(),
             js,
             window,
             inflight: VecDeque::with_capacity(window),
@@ -138,7 +164,18 @@ impl Publisher {
         while self.inflight.len() >= self.window {
             self.settle_oldest().await?;
         }
-        let ack = if self.inflight.iter().any(|(_, a)| a.is_none()) {
+        // Messages sent on a connection since lost may be lost with it, and what is sent now would be
+        // stored before their retries: settle them first.
+        let connection = self.client.statistics().connects.load(Ordering::Relaxed);
+        if self
+            .inflight
+            .front()
+            .is_some_and(|(_, _, on)| *on != connection)
+            || (!self.inflight.is_empty() && self.client.connection_state() != State::Connected)
+        {
+            self.flush().await?;
+        }
+        let ack = if self.inflight.iter().any(|(_, a, _)| a.is_none()) {
             // A failure is pending: do not send past it, or the order would break.
             None
         } else {
@@ -146,8 +183,9 @@ impl Publisher {
                 .send_publish(out.subject.clone(), Self::message(&out))
                 .await
                 .ok()
+                .map(|ack| SyncWrapper::new(ack.into_future()))
         };
-        self.inflight.push_back((out, ack));
+        self.inflight.push_back((out, ack, connection));
         Ok(())
     }
 
@@ -159,26 +197,59 @@ impl Publisher {
         Ok(())
     }
 
+    /// Takes the acks that have arrived, oldest first, without waiting for any; a failed one is handled
+    /// as [`Publisher::flush`] would (sent again from it on, until stored). For a caller that wants its
+    /// window kept short while idle without holding up what it sends next.
+    pub async fn settle_arrived(&mut self) -> Result<(), PublishError> {
+        while let Some((_, ack, _)) = self.inflight.front_mut() {
+            let result = match ack {
+                Some(ack) => match ack.get_mut().now_or_never() {
+                    Some(result) => result,
+                    None => return Ok(()),
+                },
+                None => Err(async_nats::jetstream::context::PublishError::new(
+                    PublishErrorKind::Other,
+                )),
+            };
+            self.settle_front(result).await?;
+        }
+        Ok(())
+    }
+
     async fn settle_oldest(&mut self) -> Result<(), PublishError> {
-        let Some((out, ack)) = self.inflight.pop_front() else {
+        let Some((_, ack, _)) = self.inflight.front_mut() else {
             return Ok(());
         };
-        let failure = match ack {
-            Some(ack) => match ack.await {
-                Ok(ack) => {
-                    self.count(ack.duplicate);
-                    return Ok(());
-                }
-                Err(e) => e,
-            },
-            None => async_nats::jetstream::context::PublishError::new(PublishErrorKind::Other),
+        let result = match ack {
+            Some(ack) => ack.get_mut().await,
+            None => Err(async_nats::jetstream::context::PublishError::new(
+                PublishErrorKind::Other,
+            )),
+        };
+        self.settle_front(result).await
+    }
+
+    /// Takes the outcome of the oldest message's ack.
+    async fn settle_front(
+        &mut self,
+        result: Result<PublishAck, async_nats::jetstream::context::PublishError>,
+    ) -> Result<(), PublishError> {
+        let Some((out, _, _)) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let failure = match result {
+            Ok(ack) => {
+                self.count(ack.duplicate);
+                return Ok(());
+            }
+            Err(e) => e,
         };
         refused(&out, &failure)?;
         warn!(subject = %out.subject, msg_id = %out.msg_id, error = %failure,
               "publish not acknowledged; sending again from it, in order, with the same ids");
         // From the failed message on, send again one at a time.
         let rest: Vec<Outgoing> = std::iter::once(out)
-            .chain(self.inflight.drain(..).map(|(o, _)| o))
+            .chain(self.inflight.drain(..).map(|(o, _, _)| o))
             .collect();
         for out in rest {
             self.publish_until_stored(&out).await?;

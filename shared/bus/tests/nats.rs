@@ -149,6 +149,32 @@ async fn publishing_keeps_order_drops_repeats_and_kv_refuses_a_stale_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_are_taken_as_they_come_without_waiting() {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    Topology::default().ensure(&js).await.unwrap();
+    let metrics = PublishMetrics::unregistered();
+    let mut publisher = Publisher::new(&client, 1024, metrics.clone());
+    for i in 0..500u32 {
+        publisher.publish(numbered(i)).await.unwrap();
+    }
+    publisher.settle_arrived().await.unwrap();
+    assert!(
+        publisher.in_flight() > 0,
+        "the ack of a message just sent cannot have come yet"
+    );
+    // Taken as they come, oldest first, until none is left.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while publisher.in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "acks never taken");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        publisher.settle_arrived().await.unwrap();
+    }
+    assert_eq!((metrics.stored.get(), metrics.duplicates.get()), (500, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_is_read_whole_while_a_writer_keeps_writing_to_it() {
     let nats = NatsServer::start();
     let client = async_nats::connect(nats.url()).await.unwrap();
