@@ -596,7 +596,7 @@ impl AccountIngest {
                 }
             }
             // Never wait for acks here: the next frame would wait with them (the window waits when
-            // full, a duty or the session's end waits for all).
+            // full; a backfill and the session's end wait for all).
             self.publisher.settle_arrived().await?;
         }
     }

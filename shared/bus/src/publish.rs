@@ -112,16 +112,12 @@ pub struct Publisher {
     metrics: PublishMetrics,
 }
 
+/// Why an ack did not come.
+type AckError = async_nats::jetstream::context::PublishError;
+
 /// An ack awaited in place (polling it does not consume it), so that looking whether it came is free.
 /// Only ever polled through `&mut`, hence shareable.
-type AckFuture = SyncWrapper<
-    Pin<
-        Box<
-            dyn Future<Output = Result<PublishAck, async_nats::jetstream::context::PublishError>>
-                + Send,
-        >,
-    >,
->;
+type AckFuture = SyncWrapper<Pin<Box<dyn Future<Output = Result<PublishAck, AckError>> + Send>>>;
 
 /// Time allowed for one ack.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -207,9 +203,7 @@ impl Publisher {
                     Some(result) => result,
                     None => return Ok(()),
                 },
-                None => Err(async_nats::jetstream::context::PublishError::new(
-                    PublishErrorKind::Other,
-                )),
+                None => Err(AckError::new(PublishErrorKind::Other)),
             };
             self.settle_front(result).await?;
         }
@@ -222,9 +216,7 @@ impl Publisher {
         };
         let result = match ack {
             Some(ack) => ack.get_mut().await,
-            None => Err(async_nats::jetstream::context::PublishError::new(
-                PublishErrorKind::Other,
-            )),
+            None => Err(AckError::new(PublishErrorKind::Other)),
         };
         self.settle_front(result).await
     }
@@ -232,7 +224,7 @@ impl Publisher {
     /// Takes the outcome of the oldest message's ack.
     async fn settle_front(
         &mut self,
-        result: Result<PublishAck, async_nats::jetstream::context::PublishError>,
+        result: Result<PublishAck, AckError>,
     ) -> Result<(), PublishError> {
         let Some((out, _, _)) = self.inflight.pop_front() else {
             return Ok(());
@@ -294,10 +286,7 @@ impl Publisher {
 }
 
 /// Errors that retrying cannot cure. "No responders" is not one: it is what a restarting server answers.
-fn refused(
-    out: &Outgoing,
-    e: &async_nats::jetstream::context::PublishError,
-) -> Result<(), PublishError> {
+fn refused(out: &Outgoing, e: &AckError) -> Result<(), PublishError> {
     match e.kind() {
         PublishErrorKind::MaxPayloadExceeded => Err(PublishError::Refused {
             subject: out.subject.to_string(),
