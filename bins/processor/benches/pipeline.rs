@@ -517,8 +517,6 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     ] {
         figures.sort_unstable();
     }
-    let pct = |q: usize| latencies[((latencies.len() - 1) * q) / 100];
-    let stored_pct = |q: usize| to_events[((to_events.len() - 1) * q) / 100];
     let quantiles = |v: &[i64]| {
         format!(
             "p50 {} ms, p99 {} ms, max {} ms",
@@ -528,18 +526,14 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         )
     };
     println!(
-        "pipeline/latency: p50 {} ms, p99 {} ms, max {} ms ({} position messages in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts, {by_mark} mark-driven republishes left out)",
-        pct(50),
-        pct(99),
-        latencies[latencies.len() - 1],
+        "pipeline/latency: {} ({} position messages in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts, {by_mark} mark-driven republishes left out)",
+        quantiles(&latencies),
         latencies.len(),
         LATENCY_WINDOW.as_secs()
     );
     println!(
-        "pipeline/latency/to-events: p50 {} ms, p99 {} ms, max {} ms (of it, exchange time to the fill on EVENTS: the simulator and ingest; {} fills)",
-        stored_pct(50),
-        stored_pct(99),
-        to_events[to_events.len() - 1],
+        "pipeline/latency/to-events: {} (of it, exchange time to the fill on EVENTS: the simulator and ingest; {} fills)",
+        quantiles(&to_events),
         to_events.len()
     );
     println!(

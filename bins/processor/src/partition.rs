@@ -707,19 +707,8 @@ impl Partition {
             });
             accounts.push((account, unsaved));
         }
-        let writes = async move {
-            let mut results = Vec::with_capacity(writes.len());
-            let mut writes = writes.into_iter();
-            loop {
-                let chunk: Vec<_> = writes.by_ref().take(WRITES_IN_FLIGHT).collect();
-                if chunk.is_empty() {
-                    break results;
-                }
-                results.extend(futures_util::future::join_all(chunk).await);
-            }
-        };
         let saving = Saving {
-            writes: Box::pin(writes),
+            writes: Box::pin(in_flight(writes)),
             accounts,
             ack: self.unacked.take(),
             started,
@@ -788,14 +777,12 @@ impl Partition {
 
     /// Writes position views, up to [`WRITES_IN_FLIGHT`] at once; the revisions in the order given.
     async fn write_legs(&self, legs: &[LegWrite]) -> Vec<anyhow::Result<u64>> {
-        let mut revisions = Vec::with_capacity(legs.len());
-        for chunk in legs.chunks(WRITES_IN_FLIGHT) {
-            let writes = chunk
-                .iter()
-                .map(|l| self.write_position(&l.key, &l.stamped, l.revision));
-            revisions.extend(futures_util::future::join_all(writes).await);
-        }
-        revisions
+        in_flight(
+            legs.iter()
+                .map(|l| self.write_position(&l.key, &l.stamped, l.revision))
+                .collect(),
+        )
+        .await
     }
 
     /// Remembers what [`Partition::write_legs`] wrote, or fails with its first error.
@@ -1086,6 +1073,20 @@ impl Partition {
             });
         }
         Ok(())
+    }
+}
+
+/// Runs KV writes to independent keys, up to [`WRITES_IN_FLIGHT`] at once; their outcomes in the order
+/// given.
+async fn in_flight<F: std::future::Future>(writes: Vec<F>) -> Vec<F::Output> {
+    let mut results = Vec::with_capacity(writes.len());
+    let mut writes = writes.into_iter();
+    loop {
+        let chunk: Vec<F> = writes.by_ref().take(WRITES_IN_FLIGHT).collect();
+        if chunk.is_empty() {
+            return results;
+        }
+        results.extend(futures_util::future::join_all(chunk).await);
     }
 }
 
