@@ -16,9 +16,11 @@
 //!   it (target: at least 30 %);
 //! - `pipeline/latency`: generated activity (`POST /_sim/activity`) at the rate that gives about
 //!   1 000 fills per second (measured on `EVENTS` fill subjects), mark prices followed; for ~20 s every
-//!   `trading.pnl.*.position.>` message a core subscriber receives gives `receive time − event_time`
-//!   (the exchange time of the latest event applied), in ms; mark-driven republishes (`Nats-Msg-Id`
-//!   ending in `:m<ms>`) carry an older event time and are left out (target: p99 under 10 ms);
+//!   fill a core subscriber sees on `EVENTS` gives the time from its exchange time to the arrival of
+//!   the first `trading.pnl.*.position.>` message of its leg that reflects it (`applied_seq` at or past
+//!   the fill's `EVENTS` sequence, read back from the stream), in ms (target: p99 under 10 ms), split
+//!   into the simulator, ingest and the processor; and, for comparison, `receive time − event_time` of
+//!   every position message but the mark-driven ones (`Nats-Msg-Id` ending in `:m<ms>`);
 //! - `processor/rss`: the processor's resident memory (`VmRSS`, and its peak `VmHWM`) once 100
 //!   hedge-mode accounts hold 20 position legs each (10 symbols long and short: the simulator's own
 //!   symbols, and more given marks through `POST /_sim/mark`, opened by signed REST orders) after a
@@ -29,13 +31,14 @@
     reason = "rates, latencies and megabytes printed by a benchmark, not amounts of money"
 )]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use acctmon_bus::pnl::PositionPnl;
 use acctmon_bus::topology::names;
+use acctmon_domain::Event;
 use acctmon_testkit::{NatsServer, free_port, wait_until};
 use async_nats::jetstream;
 use futures_util::StreamExt as _;
@@ -92,7 +95,7 @@ fn main() -> anyhow::Result<()> {
         "pipeline: simulator → ingest → EVENTS → acctmon-processor (own process) → KV + trading.pnl, one nats-server\n\
          - pipeline/burst: fills/s and events/s from a burst's first stored event to the processor's last P&L\n\
          - jetstream/raw: bare publisher on the same server, same message size, ids and acks in flight; pipeline/raw target ≥ 30 %\n\
-         - pipeline/latency: trading.pnl position messages, receive time − event_time, at ~1 000 fills/s (target p99 < 10 ms)\n\
+         - pipeline/latency: a fill's exchange time to the first trading.pnl position message reflecting it, at ~1 000 fills/s (target p99 < 10 ms)\n\
          - processor/rss: processor resident memory with {RSS_ACCOUNTS} accounts × 20 legs (target < 100 MB)"
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -482,6 +485,13 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
 
     // The receiver has a thread and a connection of its own, so that its clock is read when a message
     // arrives, not when this process's workers (which run ingest) get round to it.
+    let events_before =
+        p.js.get_stream(names::EVENTS)
+            .await?
+            .info()
+            .await?
+            .state
+            .last_sequence;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listener = std::thread::spawn({
         let url = p.nats.url();
@@ -489,16 +499,11 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     });
     ready_rx.await?;
     let (fills_before, started) = (p.fills().await?, Instant::now());
-    let Samples {
-        mut latencies,
-        mut to_events,
-        mut to_ingest,
-        mut to_computed,
-        by_mark,
-    } = tokio::task::spawn_blocking(move || listener.join())
+    let heard = tokio::task::spawn_blocking(move || listener.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the listener panicked"))??;
     let fills_rate = per_sec(p.fills().await? - fills_before, started.elapsed());
+    let sequences = fill_sequences(&p.js, events_before + 1).await?;
     let batches = p.metrics(&p.processor.admin).await?;
     let entries = acctmon_bus::kv::latest(&p.js.get_key_value(names::ACCOUNTS).await?, ">")
         .await
@@ -507,13 +512,14 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     p.sim_post("activity?per_sec=0").await?;
     p.check_ingest().await?;
     p.stop().await?;
-    anyhow::ensure!(!latencies.is_empty(), "no position P&L received");
-    anyhow::ensure!(!to_events.is_empty(), "no fill seen on EVENTS");
+    let mut s = heard.samples(&sequences)?;
     for figures in [
-        &mut latencies,
-        &mut to_events,
-        &mut to_ingest,
-        &mut to_computed,
+        &mut s.latencies,
+        &mut s.to_events,
+        &mut s.to_ingest,
+        &mut s.to_computed,
+        &mut s.in_processor,
+        &mut s.messages,
     ] {
         figures.sort_unstable();
     }
@@ -526,23 +532,32 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
         )
     };
     println!(
-        "pipeline/latency: {} ({} position messages in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts, {by_mark} mark-driven republishes left out)",
-        quantiles(&latencies),
-        latencies.len(),
+        "pipeline/latency: {} ({} fills in {} s at {fills_rate:.0} fills/s from {per_sec_asked} actions/s, {accounts} accounts: each fill's exchange time to the first position message of its leg that reflects it)",
+        quantiles(&s.latencies),
+        s.latencies.len(),
         LATENCY_WINDOW.as_secs()
     );
     println!(
-        "pipeline/latency/to-events: {} (of it, exchange time to the fill on EVENTS: the simulator and ingest; {} fills)",
-        quantiles(&to_events),
-        to_events.len()
+        "pipeline/latency/to-events: {} (of it, exchange time to the fill on EVENTS: the simulator and ingest)",
+        quantiles(&s.to_events)
     );
     println!(
         "pipeline/latency/to-ingest: {} (of that, exchange time to ingest's receive time: the simulator and the WebSocket)",
-        quantiles(&to_ingest)
+        quantiles(&s.to_ingest)
     );
     println!(
-        "pipeline/latency/to-computed: {} (of the whole, event time to the processor's computing the figures, `updated_at`)",
-        quantiles(&to_computed)
+        "pipeline/latency/in-processor: {} (of the whole, the fill on EVENTS to its position message received: the processor)",
+        quantiles(&s.in_processor)
+    );
+    println!(
+        "pipeline/latency/to-computed: {} (of the whole, exchange time to the processor's computing the figures, `updated_at`)",
+        quantiles(&s.to_computed)
+    );
+    println!(
+        "pipeline/latency/messages: {} (every position message: receive time − its `event_time`, {} messages, {} mark-driven left out; a message a later stream notice caused carries the account's last exchange time)",
+        quantiles(&s.messages),
+        s.messages.len(),
+        heard.by_mark
     );
     println!(
         "pipeline/latency/state: KV accounts entries of {} to {} bytes ({} accounts; written at checkpoints)",
@@ -570,24 +585,102 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the latency run's listener measured, in ms.
+/// A fill as the latency run's listener first saw it on `EVENTS` (ingest publishes a fill once for each
+/// of the exchange's two reports of it; the stream keeps the first).
+struct FillSeen {
+    /// Exchange time, ms.
+    time: i64,
+    /// Ingest's receive time, ms.
+    ingest: i64,
+    /// When the listener received it, ms.
+    seen: i64,
+}
+
+/// A position P&L message as the latency run's listener received it.
+struct PositionSeen {
+    /// The `EVENTS` sequence it reflects (`applied_seq`).
+    seq: u64,
+    /// Receive time, ms.
+    received: i64,
+    event_time: i64,
+    updated_at: i64,
+}
+
+/// What the latency run's listener heard: fills by (account, symbol, trade id), position messages by
+/// (account, symbol) in arrival order.
 #[derive(Default)]
-struct Samples {
-    /// Receive time of a position P&L message minus its `event_time`.
-    latencies: Vec<i64>,
-    /// Receive time of a fill on `EVENTS` minus its exchange time.
-    to_events: Vec<i64>,
-    /// Ingest's receive time of a fill minus its exchange time.
-    to_ingest: Vec<i64>,
-    /// A position message's `updated_at` minus its `event_time`.
-    to_computed: Vec<i64>,
+struct Heard {
+    fills: HashMap<(String, String, u64), FillSeen>,
+    positions: HashMap<(String, String), Vec<PositionSeen>>,
     /// Mark-driven republishes left out.
     by_mark: u64,
 }
 
-/// Listens to `trading.pnl.*.position.>` and the fills on `EVENTS` for [`LATENCY_WINDOW`] on a runtime
-/// of its own, once subscribed saying so on `ready`.
-fn listen(url: &str, ready: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<Samples> {
+/// The latency run's figures, in ms.
+#[derive(Default)]
+struct Samples {
+    /// Per fill: receive time of the first position message of its leg reflecting it (`applied_seq` at
+    /// or past the fill's sequence) minus its exchange time.
+    latencies: Vec<i64>,
+    /// Per fill: the listener's receive time of it on `EVENTS` minus its exchange time.
+    to_events: Vec<i64>,
+    /// Per fill: ingest's receive time minus its exchange time.
+    to_ingest: Vec<i64>,
+    /// Per fill: that position message's receive time minus the fill's on `EVENTS`.
+    in_processor: Vec<i64>,
+    /// Per fill: that position message's `updated_at` minus the fill's exchange time.
+    to_computed: Vec<i64>,
+    /// Per position message: receive time minus its `event_time`.
+    messages: Vec<i64>,
+}
+
+impl Heard {
+    /// Each fill heard matched, by its `EVENTS` sequence, with the first position message of its leg
+    /// that reflects it. Fails when a fill has none: every fill changes its leg's figures (its fill
+    /// count at least), so its message was lost or never sent.
+    fn samples(&self, sequences: &HashMap<(String, String, u64), u64>) -> anyhow::Result<Samples> {
+        let mut s = Samples::default();
+        let mut unanswered = Vec::new();
+        for ((account, symbol, trade), fill) in &self.fills {
+            let key = (account.clone(), symbol.clone(), *trade);
+            let seq = *sequences
+                .get(&key)
+                .ok_or_else(|| anyhow::anyhow!("fill {key:?} heard but not on EVENTS"))?;
+            let first = self
+                .positions
+                .get(&(account.clone(), symbol.clone()))
+                .and_then(|v| v.iter().find(|m| m.seq >= seq));
+            let Some(message) = first else {
+                unanswered.push(key);
+                continue;
+            };
+            s.latencies.push(message.received - fill.time);
+            s.to_events.push(fill.seen - fill.time);
+            s.to_ingest.push(fill.ingest - fill.time);
+            s.in_processor.push(message.received - fill.seen);
+            s.to_computed.push(message.updated_at - fill.time);
+        }
+        anyhow::ensure!(
+            unanswered.is_empty(),
+            "{} fills had no position message reflecting them, e.g. {:?}",
+            unanswered.len(),
+            unanswered.first()
+        );
+        anyhow::ensure!(!s.latencies.is_empty(), "no fill heard on EVENTS");
+        s.messages = self
+            .positions
+            .values()
+            .flatten()
+            .map(|m| m.received - m.event_time)
+            .collect();
+        Ok(s)
+    }
+}
+
+/// Listens to `trading.pnl.*.position.>` and the fills on `EVENTS` on a runtime of its own, once
+/// subscribed saying so on `ready`: fills for [`LATENCY_WINDOW`], position messages a second longer,
+/// so that every fill heard has its answer.
+fn listen(url: &str, ready: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<Heard> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -598,20 +691,29 @@ fn listen(url: &str, ready: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<
         let mut stored = client.subscribe("trading.events.*.*.fill").await?;
         client.flush().await?;
         let _ = ready.send(());
-        let mut samples = Samples::default();
-        let deadline = tokio::time::Instant::now() + LATENCY_WINDOW;
+        let mut heard = Heard::default();
+        let fills_until = tokio::time::Instant::now() + LATENCY_WINDOW;
+        let deadline = fills_until + Duration::from_secs(1);
         loop {
             let msg = tokio::select! {
                 m = tokio::time::timeout_at(deadline, sub.next()) => match m {
                     Ok(Some(m)) => m,
                     _ => break,
                 },
-                Some(fill) = stored.next() => {
-                    let received = now_ms();
+                Some(fill) = stored.next(), if tokio::time::Instant::now() < fills_until => {
+                    let seen = now_ms();
                     let envelope = acctmon_bus::envelope::Envelope::decode(&fill.payload)?;
-                    let time = envelope.event.time().0;
-                    samples.to_events.push(received - time);
-                    samples.to_ingest.push(envelope.received_at - time);
+                    let Event::Fill(f) = &envelope.event else {
+                        anyhow::bail!("{} holds no fill", fill.subject);
+                    };
+                    heard
+                        .fills
+                        .entry((f.account.as_str().to_owned(), f.symbol.as_str().to_owned(), f.trade_id))
+                        .or_insert(FillSeen {
+                            time: envelope.event.time().0,
+                            ingest: envelope.received_at,
+                            seen,
+                        });
                     continue;
                 }
             };
@@ -627,15 +729,62 @@ fn listen(url: &str, ready: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<
                         .is_some_and(|t| t.starts_with('m'))
                 });
             if by_mark {
-                samples.by_mark += 1;
+                heard.by_mark += 1;
                 continue;
             }
             let view: PositionPnl = rmp_serde::from_slice(&msg.payload)?;
-            samples.latencies.push(received - view.event_time);
-            samples.to_computed.push(view.updated_at - view.event_time);
+            heard
+                .positions
+                .entry((view.account.as_str().to_owned(), view.symbol.as_str().to_owned()))
+                .or_default()
+                .push(PositionSeen {
+                    seq: view.applied_seq,
+                    received,
+                    event_time: view.event_time,
+                    updated_at: view.updated_at,
+                });
         }
-        Ok(samples)
+        Ok(heard)
     })
+}
+
+/// The `EVENTS` sequence of every fill from `from` on, by (account, symbol, trade id): the first
+/// stored, as the processor applies it.
+async fn fill_sequences(
+    js: &jetstream::Context,
+    from: u64,
+) -> anyhow::Result<HashMap<(String, String, u64), u64>> {
+    let consumer = js
+        .get_stream(names::EVENTS)
+        .await?
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: "trading.events.*.*.fill".into(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut sequences = HashMap::new();
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(5), messages.next()).await? {
+        let m = m?;
+        let info = m.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        if let Event::Fill(f) = acctmon_bus::envelope::Envelope::decode(&m.payload)?.event {
+            sequences
+                .entry((
+                    f.account.as_str().to_owned(),
+                    f.symbol.as_str().to_owned(),
+                    f.trade_id,
+                ))
+                .or_insert(seq);
+        }
+        if pending == 0 {
+            break;
+        }
+    }
+    Ok(sequences)
 }
 
 /// The upper bound of the histogram bucket holding quantile `q` of `name` in a Prometheus text page.
