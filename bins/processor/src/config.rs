@@ -27,6 +27,13 @@ pub struct Config {
     pub batch_max: usize,
     /// Publishes in flight before waiting for acks.
     pub publish_window: usize,
+    /// Idle heartbeat asked of the server on each partition's pull requests. Kept short on purpose:
+    /// nats-server 2.9 wakes a consumer whose filter matched nothing new only at its heartbeat, and it
+    /// then reads every message stored since under the stream's lock, holding up every publisher to
+    /// `EVENTS` meanwhile; the shorter the heartbeat, the shorter each of those pauses. A stream silent
+    /// for [`SILENT_LIMIT`](crate::partition::SILENT_LIMIT) (no message, no heartbeat) is opened again.
+    #[serde(with = "humantime_serde")]
+    pub pull_heartbeat: Duration,
     /// How often the books of the accounts that changed are written to KV `accounts` (a checkpoint),
     /// and the events they reflect acknowledged. Position views and P&L go out with every batch; a
     /// restart applies again what came after the last checkpoint.
@@ -51,6 +58,7 @@ impl Default for Config {
             instance: None,
             batch_max: 2048,
             publish_window: 1024,
+            pull_heartbeat: Duration::from_millis(100),
             checkpoint_every: Duration::from_millis(200),
             pnl: PnlConfig::default(),
             seen_ids_per_symbol: 1024,

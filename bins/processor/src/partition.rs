@@ -31,6 +31,7 @@ use acctmon_bus::{Envelope, Outgoing, Publisher, Topology};
 use acctmon_domain::{Account, Event, MarkPrice, Symbol, Timestamp};
 use acctmon_service::health::Health;
 use anyhow::Context as _;
+use async_nats::jetstream::consumer::pull::{MessagesError, MessagesErrorKind};
 use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer};
 use async_nats::jetstream::kv::Store;
 use async_nats::jetstream::{self, AckKind};
@@ -86,6 +87,38 @@ const LINGER_PENDING: u64 = 64;
 const CAS_ATTEMPTS: u32 = 8;
 /// KV writes of one batch in flight at once.
 const WRITES_IN_FLIGHT: usize = 256;
+
+/// How long a partition's pull request lives at the server before the client renews it.
+const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// A consumer stream that yields neither message nor heartbeat for this long is opened again (from the
+/// ack floor); shorter silences (a busy server, a restart) are waited out.
+pub const SILENT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Heartbeats a partition's consumer stream missed in a row.
+#[derive(Debug, Default)]
+struct Silence {
+    /// When the first and the latest miss of the current run were reported.
+    run: Option<(Instant, Instant)>,
+}
+
+impl Silence {
+    /// Notes a missed heartbeat at `now`: true once the stream has been silent for `limit`. A miss more
+    /// than two report periods (`2 × heartbeat` each) after the previous one starts a new run: the
+    /// heartbeats in between were heard.
+    fn missed(&mut self, now: Instant, heartbeat: Duration, limit: Duration) -> bool {
+        let first = match self.run {
+            Some((first, last)) if now.duration_since(last) <= heartbeat * 4 => first,
+            _ => now,
+        };
+        self.run = Some((first, now));
+        now.duration_since(first) >= limit
+    }
+
+    /// A message came: the stream is alive.
+    fn heard(&mut self) {
+        self.run = None;
+    }
+}
 
 /// Why a session ended.
 enum SessionEnd {
@@ -338,8 +371,8 @@ impl Partition {
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(self.shared.config.batch_max)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
+            .heartbeat(self.shared.config.pull_heartbeat.min(PULL_EXPIRES / 2))
+            .expires(PULL_EXPIRES)
             .messages()
             .await
         {
@@ -348,6 +381,7 @@ impl Partition {
         };
         let mut marks = self.shared.marks.clone();
         let mut order = Delivery::default();
+        let mut silence = Silence::default();
         let mut tick = tokio::time::interval(
             self.shared
                 .config
@@ -409,12 +443,13 @@ impl Partition {
                 first = messages.next() => {
                     let first = match first {
                         Some(Ok(m)) => m,
-                        Some(Err(e)) => {
-                            warn!(partition = self.p, error = %e, "consumer stream error");
-                            return SessionEnd::Reset(format!("consumer: {e}"));
-                        }
+                        Some(Err(e)) => match self.stream_error(&e, &mut silence) {
+                            Some(end) => return end,
+                            None => continue,
+                        },
                         None => return SessionEnd::Reset("consumer stream ended".into()),
                     };
+                    silence.heard();
                     let mut batch = vec![first];
                     let max = self.shared.config.batch_max;
                     let linger = tokio::time::Instant::now() + BATCH_LINGER;
@@ -434,10 +469,10 @@ impl Partition {
                         // nearly caught up does not wait: its events would wait with it).
                         match tokio::time::timeout_at(linger, messages.next()).await {
                             Ok(Some(Ok(m))) => batch.push(m),
-                            Ok(Some(Err(e))) => {
-                                warn!(partition = self.p, error = %e, "consumer stream error");
-                                return SessionEnd::Reset(format!("consumer: {e}"));
-                            }
+                            Ok(Some(Err(e))) => match self.stream_error(&e, &mut silence) {
+                                Some(end) => return end,
+                                None => break pending,
+                            },
                             Ok(None) => return SessionEnd::Reset("consumer stream ended".into()),
                             Err(_) => break pending,
                         }
@@ -463,6 +498,25 @@ impl Partition {
                 }
             }
         }
+    }
+
+    /// What an error of the consumer stream means for the session: a missed heartbeat is waited out
+    /// (the client keeps its pull request going, and a server that restarted delivers again, which
+    /// [`Delivery`] checks) until the stream has been silent for [`SILENT_LIMIT`]; anything else
+    /// starts the session again from the ack floor.
+    fn stream_error(&self, e: &MessagesError, silence: &mut Silence) -> Option<SessionEnd> {
+        if e.kind() == MessagesErrorKind::MissingHeartbeat
+            && !silence.missed(
+                Instant::now(),
+                self.shared.config.pull_heartbeat,
+                SILENT_LIMIT,
+            )
+        {
+            debug!(partition = self.p, "consumer heartbeat missed; waiting");
+            return None;
+        }
+        warn!(partition = self.p, error = %e, "consumer stream error");
+        Some(SessionEnd::Reset(format!("consumer: {e}")))
     }
 
     /// Applies new mark prices to the books; accounts holding the symbol publish on the next tick.
@@ -1111,7 +1165,34 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Delivery;
+    use std::time::{Duration, Instant};
+
+    use super::{Delivery, Silence};
+
+    #[test]
+    fn only_a_long_unbroken_silence_ends_a_session() {
+        let (hb, limit) = (Duration::from_millis(100), Duration::from_secs(10));
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut silence = Silence::default();
+        // Misses reported every 2 × heartbeat: silent for 9.8 s, not yet 10.
+        for ms in (0..=9_800).step_by(200) {
+            assert!(!silence.missed(at(ms), hb, limit), "at {ms} ms");
+        }
+        assert!(silence.missed(at(10_000), hb, limit));
+        // Heartbeats heard between two misses: the second starts a new run.
+        let mut silence = Silence::default();
+        assert!(!silence.missed(at(0), hb, limit));
+        assert!(!silence.missed(at(9_000), hb, limit));
+        assert!(!silence.missed(at(18_000), hb, limit));
+        // A message resets the run.
+        let mut silence = Silence::default();
+        for ms in (0..=9_800).step_by(200) {
+            silence.missed(at(ms), hb, limit);
+        }
+        silence.heard();
+        assert!(!silence.missed(at(10_000), hb, limit));
+    }
 
     #[test]
     fn a_session_follows_only_an_unbroken_run_of_deliveries() {
