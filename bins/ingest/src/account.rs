@@ -484,7 +484,8 @@ impl AccountIngest {
         let url = format!("{}/private/ws?listenKey={key}", self.settings.ws_url);
         let (socket, _) = tokio::time::timeout(
             Duration::from_secs(15),
-            tokio_tungstenite::connect_async(url.as_str()),
+            // No Nagle: a pong must not wait behind an unacknowledged write.
+            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
         )
         .await
         .context("user-data socket: connect timed out")?

@@ -49,7 +49,13 @@ pub async fn run(
             }
         }
         let url = stream_url(&ws_base, &wanted);
-        let mut socket = match tokio_tungstenite::connect_async(url.as_str()).await {
+        let mut socket = match tokio_tungstenite::connect_async_with_config(
+            url.as_str(),
+            None,
+            true,
+        )
+        .await
+        {
             Ok((socket, _)) => socket,
             Err(e) => {
                 failures += 1;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use clap::Args;
 use tokio::net::TcpListener;
 
@@ -272,6 +273,13 @@ pub async fn run(
         config.expire_every,
     ));
     let app = router(Arc::clone(&sim)).route("/healthz", get(|| async { "ok" }));
+    // Every event goes out as it happens, as the exchange's own servers send them: without
+    // TCP_NODELAY a frame could wait for the acknowledgement of the one before (Nagle's algorithm).
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
