@@ -371,7 +371,7 @@ impl Partition {
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(self.shared.config.batch_max)
-            .heartbeat(self.shared.config.pull_heartbeat.min(PULL_EXPIRES / 2))
+            .heartbeat(self.heartbeat())
             .expires(PULL_EXPIRES)
             .messages()
             .await
@@ -500,17 +500,19 @@ impl Partition {
         }
     }
 
+    /// The idle heartbeat asked of the server: the configured one, within what the server accepts
+    /// (at most half the pull request's expiry).
+    fn heartbeat(&self) -> Duration {
+        self.shared.config.pull_heartbeat.min(PULL_EXPIRES / 2)
+    }
+
     /// What an error of the consumer stream means for the session: a missed heartbeat is waited out
     /// (the client keeps its pull request going, and a server that restarted delivers again, which
     /// [`Delivery`] checks) until the stream has been silent for [`SILENT_LIMIT`]; anything else
     /// starts the session again from the ack floor.
     fn stream_error(&self, e: &MessagesError, silence: &mut Silence) -> Option<SessionEnd> {
         if e.kind() == MessagesErrorKind::MissingHeartbeat
-            && !silence.missed(
-                Instant::now(),
-                self.shared.config.pull_heartbeat,
-                SILENT_LIMIT,
-            )
+            && !silence.missed(Instant::now(), self.heartbeat(), SILENT_LIMIT)
         {
             debug!(partition = self.p, "consumer heartbeat missed; waiting");
             return None;
