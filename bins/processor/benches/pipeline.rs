@@ -586,7 +586,8 @@ async fn latency(accounts: usize) -> anyhow::Result<()> {
 }
 
 /// A fill as the latency run's listener first saw it on `EVENTS` (ingest publishes a fill once for each
-/// of the exchange's two reports of it; the stream keeps the first).
+/// of the exchange's two reports of it, `TRADE_LITE` and `ORDER_TRADE_UPDATE`; the books apply the
+/// first and complete it with the commission and realized P&L of the second).
 struct FillSeen {
     /// Exchange time, ms.
     time: i64,
