@@ -457,7 +457,12 @@ impl Partition {
                         while batch.len() < max {
                             match messages.next().now_or_never() {
                                 Some(Some(Ok(m))) => batch.push(m),
-                                _ => break,
+                                Some(Some(Err(e))) => match self.stream_error(&e, &mut silence) {
+                                    Some(end) => return end,
+                                    None => break,
+                                },
+                                // Nothing ready, or the stream ended (the next poll says so).
+                                Some(None) | None => break,
                             }
                         }
                         let pending = batch.last().and_then(|m| m.info().ok()).map_or(0, |i| i.pending);
