@@ -33,6 +33,9 @@ use crate::config::{AccountConfig, Venue};
 use crate::interest::Interest;
 use crate::metrics::Metrics;
 
+/// The readiness check that holds `/readyz` at 503 until every account's own check is registered.
+const STARTUP_CHECK: &str = "startup";
+
 /// Command-line flags; they override the file and the environment.
 #[derive(Debug, Parser)]
 #[command(
@@ -146,6 +149,8 @@ pub async fn run_with_listener(
     let mut tasks = JoinSet::new();
     let stop = shutdown.child_token();
     tasks.spawn(admin_task(admin, registry, health.clone(), stop.clone()));
+    // Not ready before every account's check is registered: NATS alone is not the service.
+    health.set(STARTUP_CHECK, false);
 
     let client = acctmon_bus::connect(&config.nats, "acctmon-ingest", &health).await?;
     let js = async_nats::jetstream::new(client.clone());
@@ -170,6 +175,7 @@ pub async fn run_with_listener(
                 .with_context(|| format!("account {name}"))
         });
     }
+    health.set(STARTUP_CHECK, true);
     if config.marks.enabled {
         let store = js
             .get_key_value(names::MARKS)
