@@ -13,6 +13,8 @@
 //! snapshot, the exchange's state, without replaying history.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use acctmon_binance::Decoder;
@@ -30,6 +32,7 @@ use acctmon_service::health::Health;
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
 use futures_util::StreamExt;
+use futures_util::future::OptionFuture;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -542,6 +545,7 @@ impl AccountIngest {
         tokio::pin!(rotate);
         let mut events = Vec::with_capacity(8);
         let mut last_received = local_ms();
+        let mut audit_read: Option<AuditRead> = None;
         loop {
             let frame = tokio::select! {
                 biased;
@@ -563,11 +567,24 @@ impl AccountIngest {
                     self.declare_heard(quiet).await?;
                     continue;
                 }
-                _ = audit.tick() => {
+                // The income history is read beside the live stream, which a slow REST answer must not
+                // hold up; the rows are compared with what was published once they are all in.
+                Some((window, rows)) = OptionFuture::from(audit_read.as_mut()) => {
+                    audit_read = None;
+                    if let Err(e) = self.settle_audit(window, rows).await {
+                        warn!(%account, error = format!("{e:#}"), "audit failed; trying again next period");
+                    }
+                    continue;
+                }
+                _ = audit.tick(), if audit_read.is_none() => {
                     // Everything received up to then is published: frames are handled in arrival order.
                     let heard = if frames.is_empty() { local_ms() } else { last_received };
-                    if let Err(e) = self.audit(heard).await {
-                        warn!(%account, error = format!("{e:#}"), "audit failed; trying again next period");
+                    if let Some(window) = self.audit_window(heard) {
+                        let rest = self.rest.clone();
+                        audit_read = Some(Box::pin(async move {
+                            let rows = income_since(&rest, window.from).await;
+                            (window, rows)
+                        }));
                     }
                     continue;
                 }
@@ -714,32 +731,6 @@ impl AccountIngest {
         Ok(snapshot)
     }
 
-    /// Every income row from `since` on, all pages, each once.
-    async fn income_since(&self, since: i64) -> anyhow::Result<Vec<IncomeRow>> {
-        let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut start = since;
-        loop {
-            let rows = self.rest.income(start, PAGE).await.context("income")?;
-            let full = rows.len() >= PAGE as usize;
-            let newest = rows.iter().map(|r| r.time).max().unwrap_or(start);
-            for row in rows {
-                if seen.insert((
-                    row.income_type.clone(),
-                    row.tran_id,
-                    row.time,
-                    row.symbol.clone(),
-                )) {
-                    out.push(row);
-                }
-            }
-            if !full || newest == start {
-                return Ok(out);
-            }
-            start = newest;
-        }
-    }
-
     /// The income rows that tell of something not published: trade rows whose trade has no complete fill
     /// on the stream, and money movements without a published match.
     fn unpublished<'r>(
@@ -802,7 +793,7 @@ impl AccountIngest {
         wide: bool,
     ) -> anyhow::Result<Vec<Event>> {
         let account = self.account.clone();
-        let rows = self.income_since(since).await?;
+        let rows = income_since(&self.rest, since).await?;
         let (trade_rows, money_rows) = self.unpublished(&rows);
         let mut events: Vec<Event> = Vec::new();
         for row in money_rows
@@ -897,11 +888,12 @@ impl AccountIngest {
         i64::try_from(self.stream.backfill_slack.as_millis()).unwrap_or(60_000)
     }
 
-    /// Compares the income history since the last audit with what was published; a trade or money
-    /// movement the stream did not deliver (a socket that stayed open while events were lost) is
-    /// backfilled at once. `heard` is the local time up to which every received frame is published;
-    /// rows younger than that less the grace (the network's delay) are left for the next audit.
-    async fn audit(&mut self, heard: i64) -> anyhow::Result<()> {
+    /// The first half of an audit, which compares the income history since the last audit with what
+    /// was published; a trade or money movement the stream did not deliver (a socket that stayed open
+    /// while events were lost) is backfilled at once. `heard` is the local time up to which every
+    /// received frame is published; rows younger than that less the grace (the network's delay) are
+    /// left for the next audit. `None` the first time, which only sets where audits start.
+    fn audit_window(&mut self, heard: i64) -> Option<AuditWindow> {
         let grace = self.grace_ms();
         let now = self.rest.server_now();
         let offset = now - local_ms();
@@ -911,14 +903,20 @@ impl AccountIngest {
         let cutoff = (heard + offset).min(sent_until) - grace;
         let Some(from) = self.audit_from else {
             self.audit_from = Some(cutoff - self.slack_ms());
-            return Ok(());
+            return None;
         };
-        let rows: Vec<IncomeRow> = self
-            .income_since(from)
-            .await?
-            .into_iter()
-            .filter(|r| r.time <= cutoff)
-            .collect();
+        Some(AuditWindow { from, cutoff })
+    }
+
+    /// The second half of an audit: the income rows of `window`, read meanwhile, against what is
+    /// published now (frames handled during the read only add to it).
+    async fn settle_audit(
+        &mut self,
+        window: AuditWindow,
+        rows: anyhow::Result<Vec<IncomeRow>>,
+    ) -> anyhow::Result<()> {
+        let AuditWindow { from, cutoff } = window;
+        let rows: Vec<IncomeRow> = rows?.into_iter().filter(|r| r.time <= cutoff).collect();
         let (trades, money_rows) = self.unpublished(&rows);
         let earliest = trades.iter().chain(&money_rows).map(|r| r.time).min();
         if let Some(earliest) = earliest {
@@ -932,6 +930,43 @@ impl AccountIngest {
         }
         self.audit_from = Some(from.max(cutoff - self.slack_ms()));
         Ok(())
+    }
+}
+
+/// The income rows an audit compares with what was published: from `from` to `cutoff` (exchange ms).
+#[derive(Debug, Clone, Copy)]
+struct AuditWindow {
+    from: i64,
+    cutoff: i64,
+}
+
+/// An audit's read of the income history, running beside the live stream.
+type AuditRead =
+    Pin<Box<dyn Future<Output = (AuditWindow, anyhow::Result<Vec<IncomeRow>>)> + Send>>;
+
+/// Every income row from `since` on, all pages, each once.
+async fn income_since(rest: &Rest, since: i64) -> anyhow::Result<Vec<IncomeRow>> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut start = since;
+    loop {
+        let rows = rest.income(start, PAGE).await.context("income")?;
+        let full = rows.len() >= PAGE as usize;
+        let newest = rows.iter().map(|r| r.time).max().unwrap_or(start);
+        for row in rows {
+            if seen.insert((
+                row.income_type.clone(),
+                row.tran_id,
+                row.time,
+                row.symbol.clone(),
+            )) {
+                out.push(row);
+            }
+        }
+        if !full || newest == start {
+            return Ok(out);
+        }
+        start = newest;
     }
 }
 

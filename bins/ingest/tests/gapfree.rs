@@ -152,6 +152,51 @@ async fn events_lost_on_an_open_socket_are_found_by_the_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_income_history_does_not_hold_up_live_fills() {
+    const DELAY_MS: i64 = 3000;
+    let nats = NatsServer::start();
+    let sim = sim().await;
+    let ingest = Ingest::start(&config(&nats.url(), &sim, &["a", "b"], admin_port())).await;
+    // Ready means both user-data streams are live, their snapshots read.
+    let readyz: serde_json::Value = reqwest::get(format!("{}/readyz", ingest.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for a in ["a", "b"] {
+        assert_eq!(
+            readyz["checks"][format!("stream:{a}")],
+            true,
+            "ready before account {a} was live: {readyz}"
+        );
+    }
+    // Every REST answer (the audits' income pages among them) now takes 3 s; audits run every second.
+    sim.admin(&format!("rest-delay?ms={DELAY_MS}")).await;
+    trade_for(&sim, 200, Duration::from_secs(5)).await;
+    sim.admin("rest-delay?ms=0").await;
+    let n = assert_exact_trade_list(&nats.url(), &sim, &["a", "b"], true).await;
+    assert!(n > 500, "only {n} fills");
+    let live: Vec<(u64, i64)> = support::read_stored_events(&nats.url())
+        .await
+        .into_iter()
+        .filter_map(|(_, envelope, stored)| match envelope.event {
+            acctmon_domain::Event::Fill(f) if f.source != acctmon_domain::FillSource::Rest => {
+                Some((f.trade_id, stored - f.time.0))
+            }
+            _ => None,
+        })
+        .collect();
+    let (worst_id, worst) = live.iter().copied().max_by_key(|(_, lag)| *lag).unwrap();
+    assert!(
+        worst < DELAY_MS * 2 / 3,
+        "live fill {worst_id} reached EVENTS {worst} ms after the exchange made it: it waited for a \
+         REST answer; log:\n{}",
+        ingest.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_account_publish_each_fill_once() {
     let nats = NatsServer::start();
     let sim = sim().await;

@@ -181,6 +181,16 @@ impl Drop for Ingest {
 
 /// Every message of `EVENTS`, in stream order: (subject, envelope).
 pub async fn read_events(nats: &str) -> Vec<(String, Envelope)> {
+    read_stored_events(nats)
+        .await
+        .into_iter()
+        .map(|(subject, envelope, _)| (subject, envelope))
+        .collect()
+}
+
+/// Every message of `EVENTS`, in stream order: (subject, envelope, when the stream stored it in Unix
+/// ms).
+pub async fn read_stored_events(nats: &str) -> Vec<(String, Envelope, i64)> {
     let client = async_nats::connect(nats).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream("EVENTS").await.unwrap();
@@ -196,9 +206,11 @@ pub async fn read_events(nats: &str) -> Vec<(String, Envelope)> {
     let mut messages = consumer.messages().await.unwrap();
     while let Some(m) = messages.next().await {
         let m = m.unwrap();
-        let seq = m.info().unwrap().stream_sequence;
+        let info = m.info().unwrap();
+        let seq = info.stream_sequence;
+        let stored = i64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap();
         let envelope = Envelope::decode(&m.payload).unwrap();
-        out.push((m.subject.to_string(), envelope));
+        out.push((m.subject.to_string(), envelope, stored));
         if seq >= last {
             break;
         }
@@ -304,7 +316,8 @@ pub async fn assert_exact_trade_list(
                 want.difference(&got).count()
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Each look reads the whole stream: not so often that the reading slows what it waits for.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let events = read_events(nats).await;
     for (_, e) in &events {
