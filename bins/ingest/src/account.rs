@@ -786,14 +786,19 @@ impl AccountIngest {
     /// What was missed since `since`, in exchange order, ending with a snapshot. `wide` (after a
     /// reconnect) also asks userTrades for every symbol traded or held before, for trades without an
     /// income row (a zero-fee opening trade has none); otherwise only the symbols of unpublished rows.
+    /// `read`: the income rows since `since` when the caller has them already.
     async fn backfill(
         &mut self,
         since: i64,
         until: Option<i64>,
         wide: bool,
+        read: Option<Vec<IncomeRow>>,
     ) -> anyhow::Result<Vec<Event>> {
         let account = self.account.clone();
-        let rows = income_since(&self.rest, since).await?;
+        let rows = match read {
+            Some(rows) => rows,
+            None => income_since(&self.rest, since).await?,
+        };
         let (trade_rows, money_rows) = self.unpublished(&rows);
         let mut events: Vec<Event> = Vec::new();
         for row in money_rows
@@ -881,7 +886,7 @@ impl AccountIngest {
         if self.audit_from.is_none() {
             self.audit_from = Some(since);
         }
-        self.backfill(floor, None, true).await
+        self.backfill(floor, None, true, None).await
     }
 
     fn slack_ms(&self) -> i64 {
@@ -919,10 +924,17 @@ impl AccountIngest {
         let rows: Vec<IncomeRow> = rows?.into_iter().filter(|r| r.time <= cutoff).collect();
         let (trades, money_rows) = self.unpublished(&rows);
         let earliest = trades.iter().chain(&money_rows).map(|r| r.time).min();
+        let (trades, money) = (trades.len(), money_rows.len());
         if let Some(earliest) = earliest {
-            warn!(account = %self.account, trades = trades.len(), money = money_rows.len(),
+            warn!(account = %self.account, trades, money,
                   "the stream missed events that the income history shows; backfilling");
-            let events = self.backfill(earliest - 1, Some(cutoff), false).await?;
+            let rows = rows
+                .into_iter()
+                .filter(|r| r.time >= earliest - 1)
+                .collect();
+            let events = self
+                .backfill(earliest - 1, Some(cutoff), false, Some(rows))
+                .await?;
             for event in events {
                 self.publish_event(event, local_ms()).await?;
             }
