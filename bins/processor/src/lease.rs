@@ -55,17 +55,23 @@ impl Leases {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut announced = false;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            if let Err(e) = self.round().await {
+            let done = self.round().await;
+            if let Err(e) = &done {
                 warn!(error = %e, "lease round failed; retrying");
             }
+            // The first round that went through is told even when it claimed nothing: the owner of
+            // the receiver waits for it before saying it is ready.
+            let first = done.is_ok() && !announced;
+            announced |= done.is_ok();
             let owned: Vec<u32> = self.held.keys().copied().collect();
             self.owned.send_if_modified(|o| {
-                let changed = *o != owned;
+                let changed = *o != owned || first;
                 *o = owned.clone();
                 changed
             });

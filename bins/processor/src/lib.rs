@@ -41,6 +41,9 @@ use crate::lease::Leases;
 use crate::metrics::Metrics;
 use crate::partition::{Marks, Partition, Shared};
 
+/// The readiness check that is ok once the first lease round has registered the partitions owned.
+const LEASES_CHECK: &str = "leases";
+
 /// Command-line flags; they override the file and the environment.
 #[derive(Debug, Parser)]
 #[command(
@@ -110,6 +113,9 @@ pub async fn run_with_listener(
                 .context("admin server")
         });
     }
+    // Not ready before the first lease round has registered the partitions owned (NATS connected
+    // alone is not the service).
+    health.set(LEASES_CHECK, false);
     let client = acctmon_bus::connect(&config.nats, "acctmon-processor", &health).await?;
     let js = async_nats::jetstream::new(client.clone());
     ensure_topology(&config, &js, &stop).await?;
@@ -153,7 +159,6 @@ pub async fn run_with_listener(
         health: health.clone(),
         marks: marks_rx,
     };
-    health.set("leases", true);
 
     let mut workers: BTreeMap<u32, (CancellationToken, tokio::task::JoinHandle<()>)> =
         BTreeMap::new();
@@ -182,6 +187,7 @@ pub async fn run_with_listener(
                         slot.insert((token, handle));
                     }
                 }
+                health.set(LEASES_CHECK, true);
             }
             Some(done) = tasks.join_next() => {
                 let failed = match done {

@@ -254,6 +254,8 @@ pub struct Partition {
 impl Partition {
     /// A worker for partition `p`.
     pub fn new(p: u32, shared: Shared) -> anyhow::Result<Self> {
+        // Registered at once: the process is not ready while a partition it owns has not caught up.
+        shared.health.set(&health_key(p), false);
         let mut books_config = BooksConfig {
             seen_ids_per_symbol: shared.config.seen_ids_per_symbol,
             keep_discrepancies: false,
@@ -279,13 +281,13 @@ impl Partition {
     }
 
     fn health_key(&self) -> String {
-        format!("partition-{}", self.p)
+        health_key(self.p)
     }
 
-    /// Processes the partition until `stop`: sessions from the ack floor, one after the other.
+    /// Processes the partition until `stop`: sessions from the ack floor, one after the other. Its
+    /// readiness check, registered by [`Partition::new`], turns ok once caught up and goes with it.
     pub async fn run(mut self, topology: Topology, stop: CancellationToken) {
         let key = self.health_key();
-        self.shared.health.set(&key, false);
         let mut attempt = 0u32;
         loop {
             if stop.is_cancelled() {
@@ -1168,6 +1170,11 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The readiness check of partition `p`.
+fn health_key(p: u32) -> String {
+    format!("partition-{p}")
 }
 
 #[cfg(test)]

@@ -185,3 +185,25 @@ async fn events_are_acknowledged_only_once_their_books_are_written() {
     }
     ingest.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_only_once_every_owned_partition_has_caught_up() {
+    let nats = NatsServer::start();
+    let processor = Processor::start(&nats, "alone", "");
+    processor.ready().await;
+    let readyz: serde_json::Value = reqwest::get(format!("{}/readyz", processor.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Alone, it owns every partition: each is registered and caught up before the process says ready.
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            readyz["checks"][format!("partition-{p}")],
+            true,
+            "ready before partition {p} had caught up: {readyz}"
+        );
+    }
+    assert_eq!(readyz["checks"]["leases"], true, "{readyz}");
+}
