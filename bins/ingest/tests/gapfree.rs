@@ -158,12 +158,7 @@ async fn a_slow_income_history_does_not_hold_up_live_fills() {
     let sim = sim().await;
     let ingest = Ingest::start(&config(&nats.url(), &sim, &["a", "b"], admin_port())).await;
     // Ready means both user-data streams are live, their snapshots read.
-    let readyz: serde_json::Value = reqwest::get(format!("{}/readyz", ingest.admin))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let readyz = acctmon_testkit::readiness(&ingest.admin).await;
     for a in ["a", "b"] {
         assert_eq!(
             readyz["checks"][format!("stream:{a}")],

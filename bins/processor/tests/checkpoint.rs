@@ -191,12 +191,7 @@ async fn ready_only_once_every_owned_partition_has_caught_up() {
     let nats = NatsServer::start();
     let processor = Processor::start(&nats, "alone", "");
     processor.ready().await;
-    let readyz: serde_json::Value = reqwest::get(format!("{}/readyz", processor.admin))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let readyz = acctmon_testkit::readiness(&processor.admin).await;
     // Alone, it owns every partition: each is registered and caught up before the process says ready.
     for p in 0..PARTITIONS {
         assert_eq!(

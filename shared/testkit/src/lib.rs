@@ -66,6 +66,20 @@ where
     }
 }
 
+/// The readiness checks a service's `/readyz` reports (`{"ready":bool,"checks":{name:bool,…}}`), from
+/// its admin address `http://host:port`.
+///
+/// # Panics
+/// If the service does not answer with JSON.
+pub async fn readiness(admin: &str) -> serde_json::Value {
+    reqwest::get(format!("{admin}/readyz"))
+        .await
+        .expect("GET /readyz")
+        .json()
+        .await
+        .expect("/readyz answers JSON")
+}
+
 /// The `nats-server` executable: on `PATH`, else in `/usr/sbin` or `/usr/local/bin`.
 ///
 /// # Panics
