@@ -34,6 +34,7 @@ use async_nats::jetstream::Context;
 use futures_util::StreamExt;
 use futures_util::future::OptionFuture;
 use rust_decimal::Decimal;
+use sync_wrapper::SyncWrapper;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -257,6 +258,9 @@ pub struct AccountIngest {
     restored_money_time: Option<i64>,
     /// Where the next audit starts.
     audit_from: Option<i64>,
+    /// The audit's read of the income history in flight. It outlives a session: sessions may end
+    /// more often than a read takes, and an audit dropped with them would never move `audit_from`.
+    audit_read: Option<AuditRead>,
     /// The newest exchange event time `E` handled from the live stream.
     last_event_time: i64,
     /// The newest time of an account event published, and the time of the last `heard` notice.
@@ -304,6 +308,7 @@ impl AccountIngest {
             interest,
             restored_money_time: None,
             audit_from: None,
+            audit_read: None,
             last_event_time: 0,
             published_until: 0,
             heard_until: 0,
@@ -545,7 +550,6 @@ impl AccountIngest {
         tokio::pin!(rotate);
         let mut events = Vec::with_capacity(8);
         let mut last_received = local_ms();
-        let mut audit_read: Option<AuditRead> = None;
         loop {
             let frame = tokio::select! {
                 biased;
@@ -569,22 +573,22 @@ impl AccountIngest {
                 }
                 // The income history is read beside the live stream, which a slow REST answer must not
                 // hold up; the rows are compared with what was published once they are all in.
-                Some((window, rows)) = OptionFuture::from(audit_read.as_mut()) => {
-                    audit_read = None;
+                Some((window, rows)) = OptionFuture::from(self.audit_read.as_mut().map(SyncWrapper::get_mut)) => {
+                    self.audit_read = None;
                     if let Err(e) = self.settle_audit(window, rows).await {
                         warn!(%account, error = format!("{e:#}"), "audit failed; trying again next period");
                     }
                     continue;
                 }
-                _ = audit.tick(), if audit_read.is_none() => {
+                _ = audit.tick(), if self.audit_read.is_none() => {
                     // Everything received up to then is published: frames are handled in arrival order.
                     let heard = if frames.is_empty() { local_ms() } else { last_received };
                     if let Some(window) = self.audit_window(heard) {
                         let rest = self.rest.clone();
-                        audit_read = Some(Box::pin(async move {
+                        self.audit_read = Some(SyncWrapper::new(Box::pin(async move {
                             let rows = income_since(&rest, window.from).await;
                             (window, rows)
-                        }));
+                        })));
                     }
                     continue;
                 }
@@ -952,9 +956,11 @@ struct AuditWindow {
     cutoff: i64,
 }
 
-/// An audit's read of the income history, running beside the live stream.
-type AuditRead =
-    Pin<Box<dyn Future<Output = (AuditWindow, anyhow::Result<Vec<IncomeRow>>)> + Send>>;
+/// An audit's read of the income history, running beside the live stream. Only ever polled through
+/// `&mut`, hence shareable.
+type AuditRead = SyncWrapper<
+    Pin<Box<dyn Future<Output = (AuditWindow, anyhow::Result<Vec<IncomeRow>>)> + Send>>,
+>;
 
 /// Every income row from `since` on, all pages, each once.
 async fn income_since(rest: &Rest, since: i64) -> anyhow::Result<Vec<IncomeRow>> {
