@@ -90,6 +90,15 @@ pub fn ingest_log() -> String {
     .into_owned()
 }
 
+/// Ingest's warnings and backfills so far (a gap it saw or thought it saw explains most discrepancies).
+pub fn ingest_warnings() -> String {
+    ingest_log()
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains("backfill"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The exchange's funding history of `account`, one line per payment: symbol, time, amount, tranId.
 pub async fn funding_history(sim: &Sim, account: &str) -> String {
     let registry = prometheus::Registry::new();
