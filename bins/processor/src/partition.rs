@@ -280,14 +280,10 @@ impl Partition {
         })
     }
 
-    fn health_key(&self) -> String {
-        health_key(self.p)
-    }
-
     /// Processes the partition until `stop`: sessions from the ack floor, one after the other. Its
     /// readiness check, registered by [`Partition::new`], turns ok once caught up and goes with it.
     pub async fn run(mut self, topology: Topology, stop: CancellationToken) {
-        let key = self.health_key();
+        let key = health_key(self.p);
         let mut attempt = 0u32;
         loop {
             if stop.is_cancelled() {
@@ -432,7 +428,7 @@ impl Partition {
                 () = &mut idle_ready, if !caught_up => {
                     // Nothing came within a second of asking: nothing is pending.
                     caught_up = true;
-                    self.shared.health.set(&self.health_key(), true);
+                    self.shared.health.set(&health_key(self.p), true);
                 }
                 _ = marks.changed() => {
                     self.apply_marks();
@@ -500,7 +496,7 @@ impl Partition {
                     }
                     if pending == 0 && !caught_up {
                         caught_up = true;
-                        self.shared.health.set(&self.health_key(), true);
+                        self.shared.health.set(&health_key(self.p), true);
                     }
                 }
             }
