@@ -962,8 +962,8 @@ type AuditRead = SyncWrapper<
     Pin<Box<dyn Future<Output = (AuditWindow, anyhow::Result<Vec<IncomeRow>>)> + Send>>,
 >;
 
-/// Every income row from `since` on, all pages, each once.
-async fn income_since(rest: &Rest, since: i64) -> anyhow::Result<Vec<IncomeRow>> {
+/// Every income row from `since` (exchange ms) on, all pages, each once.
+pub async fn income_since(rest: &Rest, since: i64) -> anyhow::Result<Vec<IncomeRow>> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     let mut start = since;

@@ -111,26 +111,13 @@ pub async fn funding_history(sim: &Sim, account: &str) -> String {
         account,
     )
     .unwrap();
-    let mut out = String::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut start = 0;
-    loop {
-        let rows = rest.income(start, 1000).await.unwrap();
-        let newest = rows.iter().map(|r| r.time).max().unwrap_or(start);
-        let full = rows.len() >= 1000;
-        for r in rows {
-            if r.income_type == "FUNDING_FEE" && seen.insert(r.tran_id) {
-                out.push_str(&format!(
-                    "{} {} {} {}\n",
-                    r.symbol, r.time, r.income, r.tran_id
-                ));
-            }
-        }
-        if !full || newest == start {
-            return out;
-        }
-        start = newest;
-    }
+    acctmon_ingest::account::income_since(&rest, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.income_type == "FUNDING_FEE")
+        .map(|r| format!("{} {} {} {}\n", r.symbol, r.time, r.income, r.tran_id))
+        .collect()
 }
 
 impl Ingest {
