@@ -133,8 +133,8 @@ impl Cursor {
     }
 
     /// How far apart the stream's and the income history's times of one payment of `kind` may be:
-    /// [`MONEY_MATCH_MS`], and for funding less than half the funding interval, so that a payment is
-    /// never taken for the same leg's equal payment at the next funding time.
+    /// `MONEY_MATCH_MS` (a minute), and for funding less than half the funding interval, so that a
+    /// payment is never taken for the same leg's equal payment at the next funding time.
     pub fn match_window(&self, kind: EventKind) -> i64 {
         match (kind, self.funding_interval) {
             (EventKind::Funding, Some(interval)) => MONEY_MATCH_MS.min(interval / 2 - 1),
