@@ -109,6 +109,8 @@ pub struct Publisher {
     /// Sent and not settled: the message, its ack (none when the send failed) and the connection it
     /// went out on (the client's count of connects then).
     inflight: VecDeque<(Outgoing, Option<AckFuture>, u64)>,
+    /// How many of `inflight` have no ack (their send failed), so that `publish` need not look.
+    unsent: usize,
     metrics: PublishMetrics,
 }
 
@@ -138,6 +140,7 @@ impl Publisher {
             js,
             window,
             inflight: VecDeque::with_capacity(window),
+            unsent: 0,
             metrics,
         }
     }
@@ -171,7 +174,7 @@ impl Publisher {
         {
             self.flush().await?;
         }
-        let ack = if self.inflight.iter().any(|(_, a, _)| a.is_none()) {
+        let ack = if self.unsent > 0 {
             // A failure is pending: do not send past it, or the order would break.
             None
         } else {
@@ -181,6 +184,7 @@ impl Publisher {
                 .ok()
                 .map(|ack| SyncWrapper::new(ack.into_future()))
         };
+        self.unsent += usize::from(ack.is_none());
         self.inflight.push_back((out, ack, connection));
         Ok(())
     }
@@ -226,9 +230,10 @@ impl Publisher {
         &mut self,
         result: Result<PublishAck, AckError>,
     ) -> Result<(), PublishError> {
-        let Some((out, _, _)) = self.inflight.pop_front() else {
+        let Some((out, ack, _)) = self.inflight.pop_front() else {
             return Ok(());
         };
+        self.unsent -= usize::from(ack.is_none());
         let failure = match result {
             Ok(ack) => {
                 self.count(ack.duplicate);
@@ -243,6 +248,7 @@ impl Publisher {
         let rest: Vec<Outgoing> = std::iter::once(out)
             .chain(self.inflight.drain(..).map(|(o, _, _)| o))
             .collect();
+        self.unsent = 0;
         for out in rest {
             self.publish_until_stored(&out).await?;
         }
