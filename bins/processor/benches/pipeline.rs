@@ -44,6 +44,9 @@ use async_nats::jetstream;
 use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
+/// How often a burst's progress is read: a burst is timed to within it, and every read costs the server
+/// two stream info requests and the processor a `/metrics` scrape, on top of what is being measured.
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 /// How long every count must hold still for a burst to count as done.
 const SETTLED: Duration = Duration::from_millis(750);
 /// Fills per second the latency run aims at.
@@ -275,22 +278,21 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The counts a burst is timed by.
+    /// The counts a burst is timed by (one stream info request per stream: they take the stream's lock
+    /// that the publishers being measured need too).
     async fn progress(&self) -> anyhow::Result<Progress> {
         let events = self
             .js
             .get_stream(names::EVENTS)
             .await?
-            .info()
-            .await?
+            .cached_info()
             .state
             .clone();
         let pnl = self
             .js
             .get_stream(names::PNL)
             .await?
-            .info()
-            .await?
+            .cached_info()
             .state
             .messages;
         let metrics = self.metrics(&self.processor.admin).await?;
@@ -340,7 +342,7 @@ impl Pipeline {
                 "the pipeline did not settle within 300 s (processor log: {})",
                 self.processor.log_tail()
             );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(PROGRESS_EVERY).await;
             let now = self.progress().await?;
             if start.is_none() {
                 if now.events > base {
