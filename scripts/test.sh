@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as a newcomer and CI run it: formatting, lints, every test of the workspace.
+# The whole test suite, as a newcomer and CI run it: formatting, lints, documentation, every test of the
+# workspace.
 # Installs what it needs when it is missing; starts no server it does not own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc (broken links in the documentation are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== the pure crates stay pure (no IO or async runtime below the books)"
 for crate in acctmon-domain acctmon-books; do
   impure=$(cargo tree --locked -e normal -p "$crate" --prefix none \

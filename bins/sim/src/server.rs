@@ -29,7 +29,7 @@ pub struct Config {
     /// run time with `POST /_sim/activity?per_sec=N`.
     #[arg(long, default_value_t = 5, env = "ACCTMON_SIM_FILLS_PER_SEC")]
     pub fills_per_sec: u32,
-    /// Accounts, as NAME[:hedge][:bnb] (hedge mode; fees paid in BNB). Each gets the API key
+    /// Accounts, as `NAME[:hedge][:bnb]` (hedge mode; fees paid in BNB). Each gets the API key
     /// `sim-key-NAME` with secret `sim-secret-NAME`.
     #[arg(long = "account", default_values_t = ["main".to_owned(), "hedged:hedge".to_owned(), "bnb-fees:bnb".to_owned()])]
     pub accounts: Vec<String>,
