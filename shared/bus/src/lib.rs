@@ -8,8 +8,8 @@
 //!   nats-server 2.9.10 and 2.10+.
 //! - [`publish`]: pipelined publishing with bounded acks in flight, retried in order with the same ids.
 //! - [`kv`]: typed KV state with compare-and-set.
-//! - [`connect`](mod@connect): connection options (URLs, user/password, token, nkey, creds, TLS), reconnecting forever,
-//!   connection state as a readiness check.
+//! - [`connect`](mod@connect): connection options (URLs, user/password, token, nkey, creds, TLS),
+//!   reconnecting forever, connection state as a readiness check.
 //!
 //! This crate does not decide what to publish or how to apply it; the books stay out of it.
 
