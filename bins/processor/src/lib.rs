@@ -43,6 +43,8 @@ use crate::partition::{Marks, Partition, Shared};
 
 /// The readiness check that is ok once the first lease round has registered the partitions owned.
 const LEASES_CHECK: &str = "leases";
+/// The readiness check of the connection that writes the books to KV `accounts`.
+const BOOKS_CONNECTION_CHECK: &str = "nats_books";
 
 /// Command-line flags; they override the file and the environment.
 #[derive(Debug, Parser)]
@@ -127,8 +129,21 @@ pub async fn run_with_listener(
                 .with_context(|| format!("bind KV {name}"))
         }
     };
-    let (accounts, positions, marks_kv, leases_kv) = (
-        bucket(names::ACCOUNTS).await?,
+    // The checkpoints' books (some kilobytes per account, all changed accounts at once) go on a
+    // connection of their own: the server reads and stores a connection's messages in turn, and the P&L
+    // sent behind them would wait.
+    let books_client = acctmon_bus::connect::connect_checked(
+        &config.nats,
+        "acctmon-processor-books",
+        &health,
+        BOOKS_CONNECTION_CHECK,
+    )
+    .await?;
+    let accounts = async_nats::jetstream::new(books_client)
+        .get_key_value(names::ACCOUNTS)
+        .await
+        .with_context(|| format!("bind KV {}", names::ACCOUNTS))?;
+    let (positions, marks_kv, leases_kv) = (
         bucket(names::POSITIONS).await?,
         bucket(names::MARKS).await?,
         bucket(names::LEASES).await?,

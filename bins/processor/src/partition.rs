@@ -59,7 +59,7 @@ pub struct Shared {
     pub client: async_nats::Client,
     /// JetStream.
     pub js: jetstream::Context,
-    /// KV `accounts`.
+    /// KV `accounts`, on a connection of its own (see `run`).
     pub accounts: Store,
     /// KV `positions`.
     pub positions: Store,

@@ -201,4 +201,7 @@ async fn ready_only_once_every_owned_partition_has_caught_up() {
         );
     }
     assert_eq!(readyz["checks"]["leases"], true, "{readyz}");
+    // Both connections, the one that writes the books included.
+    assert_eq!(readyz["checks"]["nats"], true, "{readyz}");
+    assert_eq!(readyz["checks"]["nats_books"], true, "{readyz}");
 }

@@ -154,10 +154,21 @@ pub async fn connect(
     name: &str,
     health: &Health,
 ) -> Result<Client, ConnectError> {
+    connect_checked(config, name, health, NATS_CHECK).await
+}
+
+/// [`connect`] for a process's second connection, whose state `health` tells under `check` (a process
+/// that is ready only while both are connected).
+pub async fn connect_checked(
+    config: &NatsConfig,
+    name: &str,
+    health: &Health,
+    check: &'static str,
+) -> Result<Client, ConnectError> {
     if config.urls.is_empty() {
         return Err(ConnectError::Config("no server url".into()));
     }
-    health.set(NATS_CHECK, false);
+    health.set(check, false);
     let events = health.clone();
     let opts = options(config)
         .await?
@@ -167,12 +178,12 @@ pub async fn connect(
             async move {
                 match event {
                     Event::Connected => {
-                        info!("connected to nats");
-                        health.set(NATS_CHECK, true);
+                        info!(check, "connected to nats");
+                        health.set(check, true);
                     }
                     Event::Disconnected => {
-                        warn!("disconnected from nats; reconnecting");
-                        health.set(NATS_CHECK, false);
+                        warn!(check, "disconnected from nats; reconnecting");
+                        health.set(check, false);
                     }
                     Event::SlowConsumer(sid) => warn!(sid, "nats slow consumer"),
                     other => info!(event = %other, "nats"),
@@ -189,7 +200,7 @@ pub async fn connect(
         .collect::<Result<_, _>>()?;
     let client = opts.connect(urls).await?;
     if client.connection_state() == async_nats::connection::State::Connected {
-        health.set(NATS_CHECK, true);
+        health.set(check, true);
     }
     Ok(client)
 }
