@@ -121,7 +121,7 @@ pub async fn run_with_listener(
     let client = acctmon_bus::connect(&config.nats, "acctmon-processor", &health).await?;
     let js = async_nats::jetstream::new(client.clone());
     ensure_topology(&config, &js, &stop).await?;
-    let bucket = |name: &'static str| {
+    let bucket = |js: &async_nats::jetstream::Context, name: &'static str| {
         let js = js.clone();
         async move {
             js.get_key_value(name)
@@ -139,14 +139,12 @@ pub async fn run_with_listener(
         BOOKS_CONNECTION_CHECK,
     )
     .await?;
-    let accounts = async_nats::jetstream::new(books_client)
-        .get_key_value(names::ACCOUNTS)
-        .await
-        .with_context(|| format!("bind KV {}", names::ACCOUNTS))?;
-    let (positions, marks_kv, leases_kv) = (
-        bucket(names::POSITIONS).await?,
-        bucket(names::MARKS).await?,
-        bucket(names::LEASES).await?,
+    let books_js = async_nats::jetstream::new(books_client);
+    let (accounts, positions, marks_kv, leases_kv) = (
+        bucket(&books_js, names::ACCOUNTS).await?,
+        bucket(&js, names::POSITIONS).await?,
+        bucket(&js, names::MARKS).await?,
+        bucket(&js, names::LEASES).await?,
     );
     let (marks_tx, marks_rx) = watch::channel(Arc::new(Marks::default()));
     tasks.spawn(follow_marks(marks_kv, marks_tx, stop.clone()));

@@ -59,7 +59,7 @@ pub struct Shared {
     pub client: async_nats::Client,
     /// JetStream.
     pub js: jetstream::Context,
-    /// KV `accounts`, on a connection of its own (see `run`).
+    /// KV `accounts`, on a connection of its own (see [`crate::run_with_listener`]).
     pub accounts: Store,
     /// KV `positions`.
     pub positions: Store,
