@@ -275,6 +275,7 @@ impl AccountIngest {
         settings: ResolvedAccount,
         stream: StreamConfig,
         client: &async_nats::Client,
+        events: &acctmon_bus::Link,
         partitions: u32,
         metrics: Metrics,
         health: Health,
@@ -290,7 +291,7 @@ impl AccountIngest {
             metrics.clone(),
             &settings.name,
         )?;
-        let publisher = Publisher::new(client, stream.publish_window, metrics.publish.clone());
+        let publisher = Publisher::on_link(events, stream.publish_window, metrics.publish.clone());
         health.set(&check_name(&account), false);
         Ok(AccountIngest {
             account,

@@ -35,6 +35,8 @@ use crate::metrics::Metrics;
 
 /// The readiness check that holds `/readyz` at 503 until every account's own check is registered.
 const STARTUP_CHECK: &str = "startup";
+/// The readiness check of the connection that publishes the events.
+const EVENTS_CONNECTION_CHECK: &str = "nats_events";
 
 /// Command-line flags; they override the file and the environment.
 #[derive(Debug, Parser)]
@@ -153,6 +155,15 @@ pub async fn run_with_listener(
     health.set(STARTUP_CHECK, false);
 
     let client = acctmon_bus::connect(&config.nats, "acctmon-ingest", &health).await?;
+    // The events go on a connection of their own, replaced rather than reconnected when it drops, so
+    // that the stream keeps each account's order through any drop (see `acctmon_bus::link`).
+    let events = acctmon_bus::Link::connect(
+        &config.nats,
+        "acctmon-ingest-events",
+        &health,
+        EVENTS_CONNECTION_CHECK,
+    )
+    .await?;
     let js = async_nats::jetstream::new(client.clone());
     ensure_topology(&config.topology, &js, &stop).await?;
     let interest = Interest::new(&config.marks.symbols);
@@ -162,6 +173,7 @@ pub async fn run_with_listener(
             settings,
             config.stream.clone(),
             &client,
+            &events,
             config.topology.partitions,
             metrics.clone(),
             health.clone(),

@@ -159,6 +159,9 @@ async fn a_slow_income_history_does_not_hold_up_live_fills() {
     let ingest = Ingest::start(&config(&nats.url(), &sim, &["a", "b"], admin_port())).await;
     // Ready means both user-data streams are live, their snapshots read.
     let readyz = acctmon_testkit::readiness(&ingest.admin).await;
+    for check in ["nats", "nats_events"] {
+        assert_eq!(readyz["checks"][check], true, "{check}: {readyz}");
+    }
     for a in ["a", "b"] {
         assert_eq!(
             readyz["checks"][format!("stream:{a}")],

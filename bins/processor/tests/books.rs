@@ -57,11 +57,12 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
     let reported = recon_reports(&js, "trading.recon.>").await;
     assert!(
         reported.is_empty(),
-        "{} discrepancies reported on a consistent stream: {:#?}\n{}\ningest:\n{}",
+        "{} discrepancies reported on a consistent stream: {:#?}\n{}\ningest:\n{}\nnats-server:\n{}",
         reported.len(),
         &reported[..reported.len().min(30)],
         processor.explain().await,
-        ingest_warnings()
+        ingest_warnings(),
+        nats.connection_events()
     );
 
     // The books rebuilt from EVENTS alone equal the live books in KV, once nothing moves: ingest stopped

@@ -2,11 +2,13 @@
 //! readiness check.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use acctmon_service::config::{Secret, resolve_secret};
 use acctmon_service::health::Health;
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, ConnectOptions, Event, Statistics};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{info, warn};
@@ -165,31 +167,75 @@ pub async fn connect_checked(
     health: &Health,
     check: &'static str,
 ) -> Result<Client, ConnectError> {
+    open(config, name, health, check, None).await
+}
+
+/// How long a connection that must not reconnect waits before its next attempt: for ever, in effect
+/// (see [`crate::link`]).
+const DORMANT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A connection that never reconnects once it has been connected: after it drops, its client keeps
+/// whatever it had not written yet and never sends it. `epoch` is its number in its link and `current`
+/// the link's current number; its events are told to `health` only while the two are equal, so that a
+/// replaced connection's last events cannot mark its successor down.
+#[derive(Clone)]
+pub(crate) struct Once {
+    pub(crate) epoch: u64,
+    pub(crate) current: Arc<AtomicU64>,
+}
+
+/// Opens a connection as `name`, told to `health` under `check`; reconnecting for ever, or, with `once`,
+/// never after the first connect.
+pub(crate) async fn open(
+    config: &NatsConfig,
+    name: &str,
+    health: &Health,
+    check: &'static str,
+    once: Option<Once>,
+) -> Result<Client, ConnectError> {
     if config.urls.is_empty() {
         return Err(ConnectError::Config("no server url".into()));
     }
     health.set(check, false);
     let events = health.clone();
-    let opts = options(config)
-        .await?
-        .name(name)
-        .event_callback(move |event| {
-            let health = events.clone();
-            async move {
-                match event {
-                    Event::Connected => {
-                        info!(check, "connected to nats");
-                        health.set(check, true);
-                    }
-                    Event::Disconnected => {
-                        warn!(check, "disconnected from nats; reconnecting");
-                        health.set(check, false);
-                    }
-                    Event::SlowConsumer(sid) => warn!(sid, "nats slow consumer"),
-                    other => info!(event = %other, "nats"),
-                }
+    let gate = once.clone();
+    let mut opts = options(config).await?.name(name);
+    // Filled once the client exists; until it has connected, attempts follow the usual backoff.
+    let stats: Arc<OnceLock<Arc<Statistics>>> = Arc::new(OnceLock::new());
+    if once.is_some() {
+        let stats = stats.clone();
+        opts = opts.reconnect_delay_callback(move |attempts| {
+            if stats
+                .get()
+                .is_some_and(|s| s.connects.load(Ordering::Relaxed) > 0)
+            {
+                DORMANT
+            } else {
+                reconnect_delay(attempts)
             }
         });
+    }
+    let opts = opts.event_callback(move |event| {
+        let health = events.clone();
+        let live = gate
+            .as_ref()
+            .is_none_or(|g| g.current.load(Ordering::Acquire) == g.epoch);
+        async move {
+            match event {
+                Event::Connected if live => {
+                    info!(check, "connected to nats");
+                    health.set(check, true);
+                }
+                Event::Disconnected if live => {
+                    warn!(check, "disconnected from nats; reconnecting");
+                    health.set(check, false);
+                }
+                Event::Connected | Event::Disconnected => {}
+                Event::SlowConsumer(sid) => warn!(sid, "nats slow consumer"),
+                other => info!(event = %other, "nats"),
+            }
+        }
+    });
     let urls: Vec<async_nats::ServerAddr> = config
         .urls
         .iter()
@@ -199,6 +245,7 @@ pub async fn connect_checked(
         })
         .collect::<Result<_, _>>()?;
     let client = opts.connect(urls).await?;
+    let _ = stats.set(client.statistics());
     if client.connection_state() == async_nats::connection::State::Connected {
         health.set(check, true);
     }

@@ -8,6 +8,7 @@
 //!   nats-server 2.9.10 and 2.10+.
 //! - [`publish`]: pipelined publishing with bounded acks in flight, retried in order with the same ids.
 //! - [`kv`]: typed KV state with compare-and-set.
+//! - [`link`]: the connection of an ordered flow, replaced rather than reconnected when it drops.
 //! - [`connect`](mod@connect): connection options (URLs, user/password, token, nkey, creds, TLS),
 //!   reconnecting forever, connection state as a readiness check.
 //!
@@ -16,6 +17,7 @@
 pub mod connect;
 pub mod envelope;
 pub mod kv;
+pub mod link;
 pub mod pnl;
 pub mod publish;
 pub mod subject;
@@ -24,5 +26,6 @@ pub mod topology;
 pub use connect::{NatsConfig, connect};
 pub use envelope::{Envelope, msg_id};
 pub use kv::{KvError, KvState, Versioned};
+pub use link::Link;
 pub use publish::{Outgoing, PublishMetrics, Publisher};
 pub use topology::{EnsureReport, Topology};

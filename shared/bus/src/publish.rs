@@ -8,6 +8,9 @@
 //! as duplicates, the others are stored, and the order on the stream stays the order of the calls.
 //! Nothing new is sent past messages that went out on a connection since lost (the client reconnected or
 //! is reconnecting): they are settled first, so that what the new connection stores comes after them.
+//! A client that reconnects by itself may still send, on its new connection, messages it held when the
+//! old one dropped, ahead of lost ones sent again; a publisher on a [`Link`] that renews its client
+//! ([`Link::connect`]) is not exposed to that and keeps the order through any drop.
 //! A caller that must not wait (ingest between two frames) takes only the acks that came
 //! ([`Publisher::settle_arrived`]).
 
@@ -29,6 +32,8 @@ use prometheus::{IntCounter, Registry};
 use sync_wrapper::SyncWrapper;
 use thiserror::Error;
 use tracing::warn;
+
+use crate::link::Link;
 
 /// One message to publish.
 #[derive(Debug, Clone)]
@@ -103,12 +108,15 @@ impl PublishMetrics {
 /// A pipelined, ordered, retrying publisher. Not shared: one per ordered flow (for ingest, one per
 /// account), since order is kept among one publisher's messages only.
 pub struct Publisher {
+    link: Link,
+    /// The link's client this publisher sends on, and its number in the link.
+    epoch: u64,
     client: Client,
     js: Context,
     window: usize,
     /// Sent and not settled: the message, its ack (none when the send failed) and the connection it
-    /// went out on (the client's count of connects then).
-    inflight: VecDeque<(Outgoing, Option<AckFuture>, u64)>,
+    /// went out on.
+    inflight: VecDeque<(Outgoing, Option<AckFuture>, Connection)>,
     /// How many of `inflight` have no ack (their send failed), so that `publish` need not look.
     unsent: usize,
     metrics: PublishMetrics,
@@ -121,27 +129,68 @@ type AckError = async_nats::jetstream::context::PublishError;
 /// Only ever polled through `&mut`, hence shareable.
 type AckFuture = SyncWrapper<Pin<Box<dyn Future<Output = Result<PublishAck, AckError>> + Send>>>;
 
+/// A connection: the client's number in its link and its count of connects.
+type Connection = (u64, u64);
+
 /// Time allowed for one ack.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an awaited ack's connection is looked at, on a link that renews its client: an ack sent
+/// on a lost client never comes.
+const LOST_CHECK: Duration = Duration::from_millis(50);
 /// Longest pause between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 impl Publisher {
     /// A publisher on `client` with at most `window` acks in flight.
     pub fn new(client: &Client, window: usize, metrics: PublishMetrics) -> Self {
+        Self::on_link(&Link::fixed(client), window, metrics)
+    }
+
+    /// A publisher on `link`'s client, moving to the next one when it is lost, with at most `window`
+    /// acks in flight.
+    pub fn on_link(link: &Link, window: usize, metrics: PublishMetrics) -> Self {
         let window = window.max(1);
-        let js = jetstream::ContextBuilder::new()
-            .timeout(ACK_TIMEOUT)
-            .max_ack_inflight(window + 1)
-            .backpressure_on_inflight(true)
-            .build(client.clone());
+        let (epoch, client) = link.current();
         Publisher {
-            client: client.clone(),
-            js,
+            link: link.clone(),
+            epoch,
+            js: Self::context(&client, window),
+            client,
             window,
             inflight: VecDeque::with_capacity(window),
             unsent: 0,
             metrics,
+        }
+    }
+
+    fn context(client: &Client, window: usize) -> Context {
+        jetstream::ContextBuilder::new()
+            .timeout(ACK_TIMEOUT)
+            .max_ack_inflight(window + 1)
+            .backpressure_on_inflight(true)
+            .build(client.clone())
+    }
+
+    fn connection(&self) -> Connection {
+        (
+            self.epoch,
+            self.client.statistics().connects.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Moves to the link's next client if this one is lost. A failure to open it is logged; the
+    /// caller's retries come back here.
+    async fn revive(&mut self) {
+        if !self.link.is_lost(self.epoch, &self.client) {
+            return;
+        }
+        match self.link.renew(self.epoch).await {
+            Ok((epoch, client)) => {
+                self.js = Self::context(&client, self.window);
+                self.epoch = epoch;
+                self.client = client;
+            }
+            Err(e) => warn!(error = %e, "cannot open a new nats connection"),
         }
     }
 
@@ -165,7 +214,8 @@ impl Publisher {
         }
         // Messages sent on a connection since lost may be lost with it, and what is sent now would be
         // stored before their retries: settle them first.
-        let connection = self.client.statistics().connects.load(Ordering::Relaxed);
+        self.revive().await;
+        let connection = self.connection();
         if self
             .inflight
             .front()
@@ -201,13 +251,14 @@ impl Publisher {
     /// as [`Publisher::flush`] would (sent again from it on, until stored). For a caller that wants its
     /// window kept short while idle without holding up what it sends next.
     pub async fn settle_arrived(&mut self) -> Result<(), PublishError> {
-        while let Some((_, ack, _)) = self.inflight.front_mut() {
+        while let Some((_, ack, on)) = self.inflight.front_mut() {
             let result = match ack {
                 Some(ack) => match ack.get_mut().now_or_never() {
                     Some(result) => result,
+                    None if self.link.is_lost(on.0, &self.client) => Err(lost()),
                     None => return Ok(()),
                 },
-                None => Err(AckError::new(PublishErrorKind::Other)),
+                None => Err(lost()),
             };
             self.settle_front(result).await?;
         }
@@ -215,12 +266,26 @@ impl Publisher {
     }
 
     async fn settle_oldest(&mut self) -> Result<(), PublishError> {
-        let Some((_, ack, _)) = self.inflight.front_mut() else {
+        let Publisher {
+            inflight,
+            link,
+            client,
+            ..
+        } = self;
+        let Some((_, ack, on)) = inflight.front_mut() else {
             return Ok(());
         };
         let result = match ack {
+            Some(ack) if link.renews() => loop {
+                if let Ok(result) = tokio::time::timeout(LOST_CHECK, ack.get_mut()).await {
+                    break result;
+                }
+                if link.is_lost(on.0, client) {
+                    break Err(lost());
+                }
+            },
             Some(ack) => ack.get_mut().await,
-            None => Err(AckError::new(PublishErrorKind::Other)),
+            None => Err(lost()),
         };
         self.settle_front(result).await
     }
@@ -258,6 +323,7 @@ impl Publisher {
     async fn publish_until_stored(&mut self, out: &Outgoing) -> Result<(), PublishError> {
         let mut backoff = Duration::from_millis(50);
         loop {
+            self.revive().await;
             self.metrics.retries.inc();
             let result = match self
                 .js
@@ -289,6 +355,11 @@ impl Publisher {
             self.metrics.stored.inc();
         }
     }
+}
+
+/// The outcome of an ack that cannot come (never sent, or sent on a client since lost).
+fn lost() -> AckError {
+    AckError::new(PublishErrorKind::Other)
 }
 
 /// Errors that retrying cannot cure. "No responders" is not one: it is what a restarting server answers.

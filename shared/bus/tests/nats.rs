@@ -232,17 +232,24 @@ async fn a_bucket_is_read_whole_while_a_writer_keeps_writing_to_it() {
 
 /// A server killed and restarted under a full window of acks: every message is stored once and in the
 /// order sent (what was sent before the connection dropped and lost with it goes again before anything
-/// sent after).
+/// sent after), on a link that replaces its client instead of letting it reconnect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: messages the dying server had accepted into its socket are lost while the client keeps the ones it had not written yet and sends them on reconnecting, so those are stored before the lost ones are sent again; every message is stored once, but about a dozen out of order"]
-async fn publishing_keeps_order_through_a_server_kill() {
-    let (mut nats, client, js) = with_topology().await;
+async fn publishing_on_a_link_keeps_order_through_a_server_kill() {
+    let (mut nats, _client, js) = with_topology().await;
+    let health = acctmon_service::health::Health::new();
+    let config = acctmon_bus::NatsConfig {
+        urls: vec![nats.url()],
+        ..acctmon_bus::NatsConfig::default()
+    };
+    let link = acctmon_bus::Link::connect(&config, "ordered", &health, "link")
+        .await
+        .unwrap();
     let total = 30_000u32;
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let writer = {
-        let (client, sent) = (client.clone(), sent.clone());
+        let (link, sent) = (link.clone(), sent.clone());
         tokio::spawn(async move {
-            let mut publisher = Publisher::new(&client, 1024, PublishMetrics::unregistered());
+            let mut publisher = Publisher::on_link(&link, 1024, PublishMetrics::unregistered());
             for i in 0..total {
                 publisher.publish(numbered(i)).await.unwrap();
                 sent.store(i, std::sync::atomic::Ordering::Relaxed);
@@ -258,6 +265,12 @@ async fn publishing_keeps_order_through_a_server_kill() {
         .await
         .expect("the publisher finishes after the restart")
         .unwrap();
+    assert_eq!(link.current().0, 1, "one new connection after the restart");
+    assert!(
+        health.report().contains(&("link".to_owned(), true)),
+        "the new connection is told connected: {:?}",
+        health.report()
+    );
     let stream = js.get_stream("EVENTS").await.unwrap();
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())

@@ -113,8 +113,9 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts `nats-server -js -a 127.0.0.1 -p <free port> -sd <temporary store>` and waits until it
-    /// accepts connections.
+    /// Starts `nats-server -js -D -a 127.0.0.1 -p <free port> -sd <temporary store>` and waits until it
+    /// accepts connections. `-D` puts each client connection's opening and closing, with the reason it
+    /// was closed, in the log ([`NatsServer::connection_events`]).
     ///
     /// # Panics
     /// If `nats-server` is not installed, or it does not accept connections within 10 s (the panic
@@ -124,6 +125,7 @@ impl NatsServer {
         let (dir, store, log) = Self::workspace();
         let args = vec![
             OsString::from("-js"),
+            OsString::from("-D"),
             OsString::from("-a"),
             OsString::from("127.0.0.1"),
             OsString::from("-p"),
@@ -176,6 +178,24 @@ impl NatsServer {
     /// Everything the server has written to stdout and stderr so far, across restarts.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log's lines about client connections closed or in trouble (slow consumers, stale
+    /// connections, read and write errors) and the server's warnings and errors: what explains a
+    /// client's unexpected reconnect.
+    pub fn connection_events(&self) -> String {
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.contains("[WRN]")
+                    || l.contains("[ERR]")
+                    || l.contains("closed")
+                    || l.contains("Slow Consumer")
+                    || l.contains("Stale")
+                    || l.contains("Error")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Whether the process is running (it has not been killed or stopped, nor exited by itself).
