@@ -45,6 +45,8 @@ use crate::partition::{Marks, Partition, Shared};
 const LEASES_CHECK: &str = "leases";
 /// The readiness check of the connection that writes the books to KV `accounts`.
 const BOOKS_CONNECTION_CHECK: &str = "nats_books";
+/// The readiness check of the connection that publishes the P&L and the discrepancies.
+const OUTPUTS_CONNECTION_CHECK: &str = "nats_outputs";
 
 /// Command-line flags; they override the file and the environment.
 #[derive(Debug, Parser)]
@@ -140,6 +142,13 @@ pub async fn run_with_listener(
     )
     .await?;
     let books_js = async_nats::jetstream::new(books_client);
+    let outputs = acctmon_bus::Link::connect(
+        &config.nats,
+        "acctmon-processor-outputs",
+        &health,
+        OUTPUTS_CONNECTION_CHECK,
+    )
+    .await?;
     let (accounts, positions, marks_kv, leases_kv) = (
         bucket(&books_js, names::ACCOUNTS).await?,
         bucket(&js, names::POSITIONS).await?,
@@ -164,6 +173,7 @@ pub async fn run_with_listener(
     );
     let shared = Shared {
         client: client.clone(),
+        outputs,
         js: js.clone(),
         accounts,
         positions,

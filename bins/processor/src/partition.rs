@@ -57,6 +57,9 @@ pub struct Marks {
 pub struct Shared {
     /// NATS client.
     pub client: async_nats::Client,
+    /// The connection the outputs (`trading.pnl.>`, `trading.recon.>`) are published on, replaced when
+    /// it drops so that each partition's outputs keep their order (see [`acctmon_bus::link`]).
+    pub outputs: acctmon_bus::Link,
     /// JetStream.
     pub js: jetstream::Context,
     /// KV `accounts`, on a connection of its own (see [`crate::run_with_listener`]).
@@ -263,8 +266,8 @@ impl Partition {
         };
         books_config.day_boundary_ms = BooksConfig::parse_day_boundary(&shared.config.day_boundary)
             .map_err(anyhow::Error::msg)?;
-        let publisher = Publisher::new(
-            &shared.client,
+        let publisher = Publisher::on_link(
+            &shared.outputs,
             shared.config.publish_window,
             shared.metrics.publish.clone(),
         );

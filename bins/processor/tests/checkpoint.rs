@@ -201,7 +201,8 @@ async fn ready_only_once_every_owned_partition_has_caught_up() {
         );
     }
     assert_eq!(readyz["checks"]["leases"], true, "{readyz}");
-    // Both connections, the one that writes the books included.
+    // All three connections: the consumers', the books' and the outputs'.
     assert_eq!(readyz["checks"]["nats"], true, "{readyz}");
     assert_eq!(readyz["checks"]["nats_books"], true, "{readyz}");
+    assert_eq!(readyz["checks"]["nats_outputs"], true, "{readyz}");
 }
