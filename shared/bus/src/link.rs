@@ -46,6 +46,8 @@ struct Renewing {
     told: Arc<AtomicU64>,
     /// The current connection and its number.
     current: Mutex<(u64, Client)>,
+    /// The current connection's number, for the look on every publish that need not lock.
+    epoch: AtomicU64,
     /// Held while a new connection is opened, so that one drop opens one connection.
     renewal: tokio::sync::Mutex<()>,
 }
@@ -80,6 +82,7 @@ impl Link {
                 check,
                 told,
                 current: Mutex::new((0, client)),
+                epoch: AtomicU64::new(0),
                 renewal: tokio::sync::Mutex::new(()),
             }))),
         })
@@ -104,7 +107,8 @@ impl Link {
         match &*self.inner {
             Inner::Fixed(_) => false,
             Inner::Renewing(r) => {
-                r.current().0 != epoch || client.connection_state() == State::Disconnected
+                r.epoch.load(Ordering::Acquire) != epoch
+                    || client.connection_state() == State::Disconnected
             }
         }
     }
@@ -131,6 +135,7 @@ impl Link {
             };
             let client = open(&r.config, &r.name, &r.health, r.check, Some(once)).await?;
             *r.current() = (next, client);
+            r.epoch.store(next, Ordering::Release);
         }
         Ok(self.current())
     }
