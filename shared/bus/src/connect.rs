@@ -199,6 +199,7 @@ pub(crate) async fn open(
     health.set(check, false);
     let events = health.clone();
     let gate = once.clone();
+    let renewed = once.is_some();
     let mut opts = options(config).await?.name(name);
     // Filled once the client exists; until it has connected, attempts follow the usual backoff.
     let stats: Arc<OnceLock<Arc<Statistics>>> = Arc::new(OnceLock::new());
@@ -227,7 +228,14 @@ pub(crate) async fn open(
                     health.set(check, true);
                 }
                 Event::Disconnected if live => {
-                    warn!(check, "disconnected from nats; reconnecting");
+                    if renewed {
+                        warn!(
+                            check,
+                            "disconnected from nats; a new connection will replace this one"
+                        );
+                    } else {
+                        warn!(check, "disconnected from nats; reconnecting");
+                    }
                     health.set(check, false);
                 }
                 Event::Connected | Event::Disconnected => {}
