@@ -5,11 +5,12 @@
 test:
 	./scripts/test.sh
 
-## Benchmarks of the hot paths: books apply, wire parsing, the simulator's firehose, ingest against raw JetStream,
+## Benchmarks of the hot paths: books apply, wire parsing, event decoding, the simulator's firehose, ingest against raw JetStream,
 ## the whole pipeline (burst rate, P&L latency, the processor's memory).
 bench:
 	cargo bench -p acctmon-books --bench apply
 	cargo bench -p acctmon-binance --bench parse
+	cargo bench -p acctmon-bus --bench envelope
 	cargo bench -p acctmon-sim --bench firehose
 	cargo bench -p acctmon-ingest --bench throughput
 	cargo bench -p acctmon-processor --bench pipeline

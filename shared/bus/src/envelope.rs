@@ -65,7 +65,12 @@ impl Envelope {
     /// kind names, rather than once through serde's buffering of flattened and tagged content, which
     /// costs an allocation per key and value (the processor decodes every event of the stream).
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let head: Head<'_> = rmp_serde::from_slice(bytes)?;
+        // The envelope's keys come first as this crate writes them: read them in place, and through
+        // serde (which walks the whole map) only when that fails, for its error.
+        let head = match Head::scan(bytes) {
+            Some(head) => head,
+            None => rmp_serde::from_slice(bytes)?,
+        };
         let version = head
             .schema
             .rsplit_once('/')
@@ -109,6 +114,160 @@ struct Head<'a> {
     received_at: i64,
     #[serde(borrow)]
     kind: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> Head<'a> {
+    /// Reads the three keys from the top-level map, skipping other values without decoding them, and
+    /// stops once it has all three. `None` when the bytes are not such a map (serde then says why).
+    fn scan(bytes: &'a [u8]) -> Option<Head<'a>> {
+        let mut at = Cursor(bytes);
+        let entries = at.map_len()?;
+        let (mut schema, mut received_at, mut kind) = (None, None, None);
+        for _ in 0..entries {
+            match at.str()? {
+                "schema" => schema = Some(at.str()?),
+                "received_at" => received_at = Some(at.int()?),
+                "kind" => kind = Some(at.str()?),
+                _ => at.skip(0)?,
+            }
+            if let (Some(schema), Some(received_at), Some(kind)) = (schema, received_at, kind) {
+                return Some(Head {
+                    schema: schema.into(),
+                    received_at,
+                    kind: kind.into(),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// A position in MessagePack bytes: just enough of the format to find keys and step over values.
+struct Cursor<'a>(&'a [u8]);
+
+/// Nesting deeper than this is not ours: left to serde.
+const MAX_DEPTH: usize = 32;
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    /// A big-endian unsigned integer of `n` bytes.
+    fn uint(&mut self, n: usize) -> Option<u64> {
+        Some(
+            self.take(n)?
+                .iter()
+                .fold(0u64, |acc, b| acc << 8 | u64::from(*b)),
+        )
+    }
+
+    fn len(&mut self, n: usize) -> Option<usize> {
+        usize::try_from(self.uint(n)?).ok()
+    }
+
+    fn map_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            b @ 0x80..=0x8f => Some(usize::from(b & 0x0f)),
+            0xde => self.len(2),
+            0xdf => self.len(4),
+            _ => None,
+        }
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let n = match self.byte()? {
+            b @ 0xa0..=0xbf => usize::from(b & 0x1f),
+            0xd9 => self.len(1)?,
+            0xda => self.len(2)?,
+            0xdb => self.len(4)?,
+            _ => return None,
+        };
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+
+    fn int(&mut self) -> Option<i64> {
+        let signed = |v: u64, bits: u32| -> i64 {
+            // Sign-extend a `bits`-wide two's complement value.
+            let shift = 64 - bits;
+            ((v << shift) as i64) >> shift
+        };
+        match self.byte()? {
+            b @ 0x00..=0x7f => Some(i64::from(b)),
+            b @ 0xe0..=0xff => Some(i64::from(b) - 256),
+            0xcc => Some(i64::from(self.byte()?)),
+            0xcd => i64::try_from(self.uint(2)?).ok(),
+            0xce => i64::try_from(self.uint(4)?).ok(),
+            0xcf => i64::try_from(self.uint(8)?).ok(),
+            0xd0 => Some(signed(self.uint(1)?, 8)),
+            0xd1 => Some(signed(self.uint(2)?, 16)),
+            0xd2 => Some(signed(self.uint(4)?, 32)),
+            0xd3 => Some(signed(self.uint(8)?, 64)),
+            _ => None,
+        }
+    }
+
+    /// Steps over one value of any type.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let marker = self.byte()?;
+        let n = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
+            0x80..=0x8f => return self.skip_values(2 * usize::from(marker & 0x0f), depth),
+            0x90..=0x9f => return self.skip_values(usize::from(marker & 0x0f), depth),
+            0xa0..=0xbf => usize::from(marker & 0x1f),
+            0xc4 | 0xd9 => self.len(1)?,
+            0xc5 | 0xda => self.len(2)?,
+            0xc6 | 0xdb => self.len(4)?,
+            // Extensions: a type byte, then the data.
+            0xc7 => self.len(1)?.checked_add(1)?,
+            0xc8 => self.len(2)?.checked_add(1)?,
+            0xc9 => self.len(4)?.checked_add(1)?,
+            0xd4 => 2,
+            0xd5 => 3,
+            0xd6 => 5,
+            0xd7 => 9,
+            0xd8 => 17,
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xca | 0xce | 0xd2 => 4,
+            0xcb | 0xcf | 0xd3 => 8,
+            0xdc => {
+                let n = self.len(2)?;
+                return self.skip_values(n, depth);
+            }
+            0xdd => {
+                let n = self.len(4)?;
+                return self.skip_values(n, depth);
+            }
+            0xde => {
+                let n = self.len(2)?;
+                return self.skip_values(n.checked_mul(2)?, depth);
+            }
+            0xdf => {
+                let n = self.len(4)?;
+                return self.skip_values(n.checked_mul(2)?, depth);
+            }
+            // 0xc1 is never used.
+            _ => return None,
+        };
+        self.take(n).map(|_| ())
+    }
+
+    fn skip_values(&mut self, n: usize, depth: usize) -> Option<()> {
+        for _ in 0..n {
+            self.skip(depth + 1)?;
+        }
+        Some(())
+    }
 }
 
 /// `"<kind>/<version>"` for events of `kind`.
@@ -384,6 +543,110 @@ mod tests {
             Envelope::decode(b"\x93\x01"),
             Err(EnvelopeError::Decode(_))
         ));
+    }
+
+    /// The envelope's keys are found wherever they stand in the map, past values of every kind, and
+    /// the event decodes the same: here the keys in alphabetical order, `schema` after the event's.
+    #[test]
+    fn the_head_is_found_past_the_event_fields_in_any_order() {
+        let e = Envelope::new(
+            Event::Fill(fill(FillSource::OrderUpdate)),
+            -1_700_000_000_130,
+        );
+        let sorted: serde_json::Value = serde_json::to_value(&e).expect("to a JSON value");
+        let keys: Vec<&String> = sorted.as_object().expect("a map").keys().collect();
+        let schema_at = keys.iter().position(|k| *k == "schema");
+        assert!(schema_at > Some(3), "{keys:?}");
+        let bytes = rmp_serde::to_vec_named(&sorted).expect("encode");
+        let head = Head::scan(&bytes).expect("the head is found");
+        assert_eq!(
+            (head.schema.as_ref(), head.received_at, head.kind.as_ref()),
+            ("fill/1", -1_700_000_000_130, "fill")
+        );
+        assert_eq!(Envelope::decode(&bytes).expect("decode"), e);
+        // Cut anywhere, the scan stops at the end (it finds the head only once the head is in), and
+        // decoding says what is wrong.
+        let found: Vec<bool> = (0..bytes.len())
+            .map(|end| Head::scan(&bytes[..end]).is_some())
+            .collect();
+        assert!(!found[bytes.len() / 2], "half a map holds no schema here");
+        assert!(found.windows(2).all(|w| w[0] <= w[1]), "{found:?}");
+        for end in 0..bytes.len() {
+            assert!(Envelope::decode(&bytes[..end]).is_err(), "cut at {end}");
+        }
+    }
+
+    /// Each MessagePack type is stepped over whole: after skipping one value the cursor stands on the
+    /// next byte, and integers of every width read back as written.
+    #[test]
+    fn every_messagepack_type_is_stepped_over_whole() {
+        let long = |n: usize| "x".repeat(n);
+        let mut values: Vec<Vec<u8>> = [
+            serde_json::json!(null),
+            serde_json::json!(true),
+            serde_json::json!(-1.5),
+            serde_json::json!([1, [2, [3, {"a": null}]], "s"]),
+            serde_json::json!((0..20).collect::<Vec<u32>>()),
+            serde_json::Value::Object(
+                (0..20)
+                    .map(|i| (i.to_string(), serde_json::json!(i)))
+                    .collect(),
+            ),
+            serde_json::json!(long(31)),
+            serde_json::json!(long(200)),
+            serde_json::json!(long(300)),
+            serde_json::json!(long(70_000)),
+        ]
+        .iter()
+        .map(|v| rmp_serde::to_vec(v).expect("encode"))
+        .collect();
+        // Binary data and extensions, which serde_json cannot express.
+        values.extend([
+            vec![0xc4, 3, 1, 2, 3],
+            vec![0xc5, 0, 1, 9],
+            vec![0xd4, 1, 7],
+            vec![
+                0xd8, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+            ],
+            vec![0xc7, 2, 5, 1, 2],
+        ]);
+        let ints = [
+            0i64,
+            127,
+            128,
+            255,
+            256,
+            70_000,
+            5_000_000_000,
+            -1,
+            -32,
+            -33,
+            -200,
+            -40_000,
+            -3_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for i in ints {
+            values.push(rmp_serde::to_vec(&i).expect("encode"));
+        }
+        for value in &values {
+            let mut bytes = value.clone();
+            bytes.push(0xc3);
+            let mut at = Cursor(&bytes);
+            assert_eq!(at.skip(0), Some(()), "{value:02x?}");
+            assert_eq!(at.0, [0xc3], "{value:02x?}");
+        }
+        for i in ints {
+            let bytes = rmp_serde::to_vec(&i).expect("encode");
+            assert_eq!(Cursor(&bytes).int(), Some(i), "{bytes:02x?}");
+        }
+        // The unused marker, and nesting deeper than events ever go, are left to serde.
+        assert_eq!(Cursor(&[0xc1]).skip(0), None);
+        let deep: Vec<u8> = std::iter::repeat_n(0x91, MAX_DEPTH + 2)
+            .chain([0xc0])
+            .collect();
+        assert_eq!(Cursor(&deep).skip(0), None);
     }
 
     #[test]
