@@ -61,12 +61,12 @@ impl Envelope {
 
     /// Decodes a payload written by [`Envelope::encode`], refusing schemas of a newer major version.
     ///
-    /// The map is read twice, first for `schema`, `received_at` and `kind`, then as the event type the
-    /// kind names, rather than once through serde's buffering of flattened and tagged content, which
-    /// costs an allocation per key and value (the processor decodes every event of the stream).
+    /// The map is read twice: first only as far as `schema`, `received_at` and `kind` (the first keys
+    /// as [`Envelope::encode`] writes them), stepping over other values, then as the event type the kind
+    /// names. That beats one pass through serde's buffering of flattened and tagged content, which costs
+    /// an allocation per key and value (the processor decodes every event of the stream).
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        // The envelope's keys come first as this crate writes them: read them in place, and through
-        // serde (which walks the whole map) only when that fails, for its error.
+        // Through serde (which walks the whole map) only when the scan fails, for its error.
         let head = match Head::scan(bytes) {
             Some(head) => head,
             None => rmp_serde::from_slice(bytes)?,
@@ -117,18 +117,18 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    /// Reads the three keys from the top-level map, skipping other values without decoding them, and
-    /// stops once it has all three. `None` when the bytes are not such a map (serde then says why).
+    /// Reads the three keys from the top-level map, stepping over other values without decoding them,
+    /// and stops once it has all three. `None` when the bytes are not such a map (serde then says why).
     fn scan(bytes: &'a [u8]) -> Option<Head<'a>> {
-        let mut at = Cursor(bytes);
-        let entries = at.map_len()?;
+        let mut rest = bytes;
+        let entries = rmp::decode::read_map_len(&mut rest).ok()?;
         let (mut schema, mut received_at, mut kind) = (None, None, None);
         for _ in 0..entries {
-            match at.str()? {
-                "schema" => schema = Some(at.str()?),
-                "received_at" => received_at = Some(at.int()?),
-                "kind" => kind = Some(at.str()?),
-                _ => at.skip(0)?,
+            match read_str(&mut rest)? {
+                "schema" => schema = Some(read_str(&mut rest)?),
+                "received_at" => received_at = Some(rmp::decode::read_int(&mut rest).ok()?),
+                "kind" => kind = Some(read_str(&mut rest)?),
+                _ => skip(&mut rest, 0)?,
             }
             if let (Some(schema), Some(received_at), Some(kind)) = (schema, received_at, kind) {
                 return Some(Head {
@@ -142,132 +142,64 @@ impl<'a> Head<'a> {
     }
 }
 
-/// A position in MessagePack bytes: just enough of the format to find keys and step over values.
-struct Cursor<'a>(&'a [u8]);
+/// The string at the front of `rest`, borrowed.
+fn read_str<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+    let (text, after) = rmp::decode::read_str_from_slice(*rest).ok()?;
+    *rest = after;
+    Some(text)
+}
 
 /// Nesting deeper than this is not ours: left to serde.
 const MAX_DEPTH: usize = 32;
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
+/// Steps over the MessagePack value at the front of `rest`, whatever its type, without decoding it.
+fn skip(rest: &mut &[u8], depth: usize) -> Option<()> {
+    use rmp::Marker;
+    if depth > MAX_DEPTH {
+        return None;
     }
-
-    fn byte(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-
-    /// A big-endian unsigned integer of `n` bytes.
-    fn uint(&mut self, n: usize) -> Option<u64> {
-        Some(
-            self.take(n)?
-                .iter()
-                .fold(0u64, |acc, b| acc << 8 | u64::from(*b)),
-        )
-    }
-
-    fn len(&mut self, n: usize) -> Option<usize> {
-        usize::try_from(self.uint(n)?).ok()
-    }
-
-    fn map_len(&mut self) -> Option<usize> {
-        match self.byte()? {
-            b @ 0x80..=0x8f => Some(usize::from(b & 0x0f)),
-            0xde => self.len(2),
-            0xdf => self.len(4),
-            _ => None,
+    // What follows the marker: `bytes` of data, then `values` nested values.
+    let (bytes, values) = match rmp::decode::read_marker(rest).ok()? {
+        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
+            (0, 0)
         }
+        Marker::U8 | Marker::I8 => (1, 0),
+        Marker::U16 | Marker::I16 => (2, 0),
+        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+        Marker::FixStr(n) => (usize::from(n), 0),
+        Marker::Str8 | Marker::Bin8 => (length(rest, 1)?, 0),
+        Marker::Str16 | Marker::Bin16 => (length(rest, 2)?, 0),
+        Marker::Str32 | Marker::Bin32 => (length(rest, 4)?, 0),
+        // Extensions: a type byte, then the data.
+        Marker::FixExt1 => (2, 0),
+        Marker::FixExt2 => (3, 0),
+        Marker::FixExt4 => (5, 0),
+        Marker::FixExt8 => (9, 0),
+        Marker::FixExt16 => (17, 0),
+        Marker::Ext8 => (length(rest, 1)?.checked_add(1)?, 0),
+        Marker::Ext16 => (length(rest, 2)?.checked_add(1)?, 0),
+        Marker::Ext32 => (length(rest, 4)?.checked_add(1)?, 0),
+        Marker::FixArray(n) => (0, usize::from(n)),
+        Marker::Array16 => (0, length(rest, 2)?),
+        Marker::Array32 => (0, length(rest, 4)?),
+        Marker::FixMap(n) => (0, 2 * usize::from(n)),
+        Marker::Map16 => (0, length(rest, 2)?.checked_mul(2)?),
+        Marker::Map32 => (0, length(rest, 4)?.checked_mul(2)?),
+        Marker::Reserved => return None,
+    };
+    *rest = rest.get(bytes..)?;
+    for _ in 0..values {
+        skip(rest, depth + 1)?;
     }
+    Some(())
+}
 
-    fn str(&mut self) -> Option<&'a str> {
-        let n = match self.byte()? {
-            b @ 0xa0..=0xbf => usize::from(b & 0x1f),
-            0xd9 => self.len(1)?,
-            0xda => self.len(2)?,
-            0xdb => self.len(4)?,
-            _ => return None,
-        };
-        std::str::from_utf8(self.take(n)?).ok()
-    }
-
-    fn int(&mut self) -> Option<i64> {
-        let signed = |v: u64, bits: u32| -> i64 {
-            // Sign-extend a `bits`-wide two's complement value.
-            let shift = 64 - bits;
-            ((v << shift) as i64) >> shift
-        };
-        match self.byte()? {
-            b @ 0x00..=0x7f => Some(i64::from(b)),
-            b @ 0xe0..=0xff => Some(i64::from(b) - 256),
-            0xcc => Some(i64::from(self.byte()?)),
-            0xcd => i64::try_from(self.uint(2)?).ok(),
-            0xce => i64::try_from(self.uint(4)?).ok(),
-            0xcf => i64::try_from(self.uint(8)?).ok(),
-            0xd0 => Some(signed(self.uint(1)?, 8)),
-            0xd1 => Some(signed(self.uint(2)?, 16)),
-            0xd2 => Some(signed(self.uint(4)?, 32)),
-            0xd3 => Some(signed(self.uint(8)?, 64)),
-            _ => None,
-        }
-    }
-
-    /// Steps over one value of any type.
-    fn skip(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        let marker = self.byte()?;
-        let n = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
-            0x80..=0x8f => return self.skip_values(2 * usize::from(marker & 0x0f), depth),
-            0x90..=0x9f => return self.skip_values(usize::from(marker & 0x0f), depth),
-            0xa0..=0xbf => usize::from(marker & 0x1f),
-            0xc4 | 0xd9 => self.len(1)?,
-            0xc5 | 0xda => self.len(2)?,
-            0xc6 | 0xdb => self.len(4)?,
-            // Extensions: a type byte, then the data.
-            0xc7 => self.len(1)?.checked_add(1)?,
-            0xc8 => self.len(2)?.checked_add(1)?,
-            0xc9 => self.len(4)?.checked_add(1)?,
-            0xd4 => 2,
-            0xd5 => 3,
-            0xd6 => 5,
-            0xd7 => 9,
-            0xd8 => 17,
-            0xcc | 0xd0 => 1,
-            0xcd | 0xd1 => 2,
-            0xca | 0xce | 0xd2 => 4,
-            0xcb | 0xcf | 0xd3 => 8,
-            0xdc => {
-                let n = self.len(2)?;
-                return self.skip_values(n, depth);
-            }
-            0xdd => {
-                let n = self.len(4)?;
-                return self.skip_values(n, depth);
-            }
-            0xde => {
-                let n = self.len(2)?;
-                return self.skip_values(n.checked_mul(2)?, depth);
-            }
-            0xdf => {
-                let n = self.len(4)?;
-                return self.skip_values(n.checked_mul(2)?, depth);
-            }
-            // 0xc1 is never used.
-            _ => return None,
-        };
-        self.take(n).map(|_| ())
-    }
-
-    fn skip_values(&mut self, n: usize, depth: usize) -> Option<()> {
-        for _ in 0..n {
-            self.skip(depth + 1)?;
-        }
-        Some(())
-    }
+/// A big-endian length of `width` bytes at the front of `rest`.
+fn length(rest: &mut &[u8], width: usize) -> Option<usize> {
+    let (bytes, after) = rest.split_at_checked(width)?;
+    *rest = after;
+    usize::try_from(bytes.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))).ok()
 }
 
 /// `"<kind>/<version>"` for events of `kind`.
@@ -576,8 +508,8 @@ mod tests {
         }
     }
 
-    /// Each MessagePack type is stepped over whole: after skipping one value the cursor stands on the
-    /// next byte, and integers of every width read back as written.
+    /// Each MessagePack type is stepped over whole: after skipping one value the rest starts at the
+    /// next byte, and a `received_at` of every integer width reads back as written.
     #[test]
     fn every_messagepack_type_is_stepped_over_whole() {
         let long = |n: usize| "x".repeat(n);
@@ -633,20 +565,22 @@ mod tests {
         for value in &values {
             let mut bytes = value.clone();
             bytes.push(0xc3);
-            let mut at = Cursor(&bytes);
-            assert_eq!(at.skip(0), Some(()), "{value:02x?}");
-            assert_eq!(at.0, [0xc3], "{value:02x?}");
+            let mut rest = &bytes[..];
+            assert_eq!(skip(&mut rest, 0), Some(()), "{value:02x?}");
+            assert_eq!(rest, [0xc3], "{value:02x?}");
         }
         for i in ints {
-            let bytes = rmp_serde::to_vec(&i).expect("encode");
-            assert_eq!(Cursor(&bytes).int(), Some(i), "{bytes:02x?}");
+            let head = serde_json::json!({"schema": "fill/1", "received_at": i, "kind": "fill"});
+            let bytes = rmp_serde::to_vec_named(&head).expect("encode");
+            let read = Head::scan(&bytes).map(|h| h.received_at);
+            assert_eq!(read, Some(i), "{bytes:02x?}");
         }
         // The unused marker, and nesting deeper than events ever go, are left to serde.
-        assert_eq!(Cursor(&[0xc1]).skip(0), None);
+        assert_eq!(skip(&mut &[0xc1][..], 0), None);
         let deep: Vec<u8> = std::iter::repeat_n(0x91, MAX_DEPTH + 2)
             .chain([0xc0])
             .collect();
-        assert_eq!(Cursor(&deep).skip(0), None);
+        assert_eq!(skip(&mut &deep[..], 0), None);
     }
 
     #[test]
