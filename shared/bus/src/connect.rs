@@ -176,7 +176,7 @@ const DORMANT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// A connection that never reconnects once it has been connected: after it drops, its client keeps
 /// whatever it had not written yet and never sends it. `epoch` is its number in its link and `current`
-/// the link's current number; its events are told to `health` only while the two are equal, so that a
+/// the link's newest number; its events are told to `health` only while the two are equal, so that a
 /// replaced connection's last events cannot mark its successor down.
 #[derive(Clone)]
 pub(crate) struct Once {
@@ -199,7 +199,6 @@ pub(crate) async fn open(
     health.set(check, false);
     let events = health.clone();
     let gate = once.clone();
-    let renewed = once.is_some();
     let mut opts = options(config).await?.name(name);
     // Filled once the client exists; until it has connected, attempts follow the usual backoff.
     let stats: Arc<OnceLock<Arc<Statistics>>> = Arc::new(OnceLock::new());
@@ -218,6 +217,7 @@ pub(crate) async fn open(
     }
     let opts = opts.event_callback(move |event| {
         let health = events.clone();
+        let replaced = gate.is_some();
         let live = gate
             .as_ref()
             .is_none_or(|g| g.current.load(Ordering::Acquire) == g.epoch);
@@ -228,7 +228,7 @@ pub(crate) async fn open(
                     health.set(check, true);
                 }
                 Event::Disconnected if live => {
-                    if renewed {
+                    if replaced {
                         warn!(
                             check,
                             "disconnected from nats; a new connection will replace this one"

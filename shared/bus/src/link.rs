@@ -41,13 +41,11 @@ struct Renewing {
     name: String,
     health: Health,
     check: &'static str,
-    /// The number of the connection whose events are told to `health` (the current one, or the one
-    /// being opened).
-    told: Arc<AtomicU64>,
+    /// The number of the newest connection: the current one, or the one being opened after it was
+    /// lost. Its events alone are told to `health`, and a client with another number is lost.
+    newest: Arc<AtomicU64>,
     /// The current connection and its number.
     current: Mutex<(u64, Client)>,
-    /// The current connection's number, for the look on every publish that need not lock.
-    epoch: AtomicU64,
     /// Held while a new connection is opened, so that one drop opens one connection.
     renewal: tokio::sync::Mutex<()>,
 }
@@ -68,10 +66,10 @@ impl Link {
         health: &Health,
         check: &'static str,
     ) -> Result<Link, ConnectError> {
-        let told = Arc::new(AtomicU64::new(0));
+        let newest = Arc::new(AtomicU64::new(0));
         let once = Once {
             epoch: 0,
-            current: told.clone(),
+            current: newest.clone(),
         };
         let client = open(config, name, health, check, Some(once)).await?;
         Ok(Link {
@@ -80,9 +78,8 @@ impl Link {
                 name: name.to_owned(),
                 health: health.clone(),
                 check,
-                told,
+                newest,
                 current: Mutex::new((0, client)),
-                epoch: AtomicU64::new(0),
                 renewal: tokio::sync::Mutex::new(()),
             }))),
         })
@@ -107,7 +104,7 @@ impl Link {
         match &*self.inner {
             Inner::Fixed(_) => false,
             Inner::Renewing(r) => {
-                r.epoch.load(Ordering::Acquire) != epoch
+                r.newest.load(Ordering::Acquire) != epoch
                     || client.connection_state() == State::Disconnected
             }
         }
@@ -123,7 +120,7 @@ impl Link {
         if r.current().0 == lost {
             let next = lost + 1;
             // From now on the dropped client's events are not told; the new one's are.
-            r.told.store(next, Ordering::Release);
+            r.newest.store(next, Ordering::Release);
             warn!(
                 check = r.check,
                 connection = next,
@@ -131,11 +128,10 @@ impl Link {
             );
             let once = Once {
                 epoch: next,
-                current: r.told.clone(),
+                current: r.newest.clone(),
             };
             let client = open(&r.config, &r.name, &r.health, r.check, Some(once)).await?;
             *r.current() = (next, client);
-            r.epoch.store(next, Ordering::Release);
         }
         Ok(self.current())
     }
