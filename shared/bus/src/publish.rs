@@ -54,7 +54,8 @@ pub struct Outgoing {
 /// A publish that cannot succeed by retrying.
 #[derive(Debug, Error)]
 pub enum PublishError {
-    /// No stream takes this subject, or the message is too large: a configuration error.
+    /// The message is larger than the server takes, or its subject is not a valid one: a
+    /// configuration error.
     #[error("publish to {subject} refused: {reason}")]
     Refused {
         /// Subject.
@@ -253,14 +254,7 @@ impl Publisher {
     /// settles it as lost and sends it again).
     async fn send(&mut self, out: &Outgoing, token: u64) -> Result<Option<Instant>, PublishError> {
         if self.inbox.is_none() {
-            let prefix = format!("{}.", self.client.new_inbox());
-            match self.client.subscribe(format!("{prefix}*")).await {
-                Ok(acks) => self.inbox = Some(Inbox { prefix, acks }),
-                Err(e) => {
-                    warn!(error = %e, "cannot subscribe to publish acks");
-                    return Ok(None);
-                }
-            }
+            self.inbox = self.open_inbox().await;
         }
         let Some(inbox) = &self.inbox else {
             return Ok(None);
@@ -288,6 +282,18 @@ impl Publisher {
                 }),
                 ClientPublishErrorKind::Send => Ok(None),
             },
+        }
+    }
+
+    /// Subscribes to a new inbox on the current client; `None`, logged, when that fails.
+    async fn open_inbox(&self) -> Option<Inbox> {
+        let prefix = format!("{}.", self.client.new_inbox());
+        match self.client.subscribe(format!("{prefix}*")).await {
+            Ok(acks) => Some(Inbox { prefix, acks }),
+            Err(e) => {
+                warn!(error = %e, "cannot subscribe to publish acks");
+                None
+            }
         }
     }
 
@@ -338,18 +344,9 @@ impl Publisher {
     /// window kept short while idle without holding up what it sends next.
     pub async fn settle_arrived(&mut self) -> Result<(), PublishError> {
         self.take_arrived();
-        while let Some(front) = self.inflight.front_mut() {
-            if front.outcome.is_none() {
-                match front.sent {
-                    None => front.outcome = Some(Err(AckFailure::NotSent)),
-                    Some(_) if self.link.is_lost(front.on.0, &self.client) => {
-                        front.outcome = Some(Err(AckFailure::Lost));
-                    }
-                    Some(at) if at.elapsed() >= ACK_TIMEOUT => {
-                        front.outcome = Some(Err(AckFailure::TimedOut));
-                    }
-                    Some(_) => return Ok(()),
-                }
+        while !self.inflight.is_empty() {
+            if self.front_outcome().is_err() {
+                return Ok(());
             }
             self.settle_front().await?;
         }
@@ -386,57 +383,54 @@ impl Publisher {
         ack.subject.strip_prefix(prefix.as_str())?.parse().ok()
     }
 
-    /// Waits for the next ack, until `deadline`, and notes it; false when none came in time (on a link
-    /// that renews its client, at most `LOST_CHECK`, so that a lost client is noticed).
-    async fn wait_ack(&mut self, deadline: Instant) -> bool {
+    /// Waits for the next ack, until `deadline`, and notes it (on a link that renews its client, at
+    /// most `LOST_CHECK`, so that a lost client is noticed).
+    async fn wait_ack(&mut self, deadline: Instant) {
         let mut until = deadline;
         if self.link.renews() {
             until = until.min(Instant::now() + LOST_CHECK);
         }
         let Some(inbox) = &mut self.inbox else {
-            return false;
+            return;
         };
         match tokio::time::timeout_at(until.into(), inbox.acks.next()).await {
-            Ok(Some(ack)) => {
-                self.note(&ack);
-                true
-            }
-            Ok(None) => {
-                self.inbox = None;
-                false
-            }
-            Err(_) => false,
+            Ok(Some(ack)) => self.note(&ack),
+            Ok(None) => self.inbox = None,
+            Err(_) => {}
         }
     }
 
-    /// Waits until the oldest message in flight has an outcome: its ack, or the reason none can come.
-    async fn await_front(&mut self) {
-        loop {
-            let Some(front) = self.inflight.front_mut() else {
-                return;
-            };
-            if front.outcome.is_some() {
-                return;
-            }
-            let Some(sent) = front.sent else {
-                front.outcome = Some(Err(AckFailure::NotSent));
-                return;
-            };
-            let (on, deadline) = (front.on.0, sent + ACK_TIMEOUT);
-            if self.inbox.is_none() || self.link.is_lost(on, &self.client) {
+    /// Gives the oldest message in flight its outcome when it is known without waiting: its ack came,
+    /// or none can come any more (never sent, sent on a client since lost, past its time). Otherwise
+    /// the time its ack is due by.
+    fn front_outcome(&mut self) -> Result<(), Instant> {
+        let Some(front) = self.inflight.front() else {
+            return Ok(());
+        };
+        if front.outcome.is_some() {
+            return Ok(());
+        }
+        let (sent, on) = (front.sent, front.on.0);
+        let failure = match sent {
+            None => AckFailure::NotSent,
+            Some(_) if self.inbox.is_none() || self.link.is_lost(on, &self.client) => {
                 // Its ack came or never will: its subscription is gone with its client.
                 self.take_arrived();
-                if let Some(front) = self.inflight.front_mut() {
-                    front.outcome.get_or_insert(Err(AckFailure::Lost));
-                }
-                return;
+                AckFailure::Lost
             }
-            if !self.wait_ack(deadline).await
-                && Instant::now() >= deadline
-                && let Some(front) = self.inflight.front_mut()
-            {
-                front.outcome.get_or_insert(Err(AckFailure::TimedOut));
-            }
+            Some(at) if at.elapsed() >= ACK_TIMEOUT => AckFailure::TimedOut,
+            Some(at) => return Err(at + ACK_TIMEOUT),
+        };
+        if let Some(front) = self.inflight.front_mut() {
+            front.outcome.get_or_insert(Err(failure));
+        }
+        Ok(())
+    }
+
+    /// Waits until the oldest message in flight has an outcome.
+    async fn await_front(&mut self) {
+        while let Err(deadline) = self.front_outcome() {
+            self.wait_ack(deadline).await;
         }
     }
 
@@ -631,6 +625,16 @@ mod tests {
             None,
             r#"{"stream":"S","seq":2,"duplicate":true}"#,
         ));
+        let outcomes = |p: &Publisher| -> Vec<Option<bool>> {
+            p.inflight
+                .iter()
+                .map(|m| m.outcome.as_ref().map(|o| *o.as_ref().unwrap()))
+                .collect()
+        };
+        assert_eq!(
+            outcomes(&publisher),
+            [Some(true), None, Some(false), Some(false)]
+        );
         // Not ours, before the window, a number with no message, past the window, or not a number:
         // dropped.
         for other in [
@@ -642,12 +646,10 @@ mod tests {
         ] {
             publisher.note(&ack(other, None, stored));
         }
-        let outcomes: Vec<Option<bool>> = publisher
-            .inflight
-            .iter()
-            .map(|m| m.outcome.as_ref().map(|o| *o.as_ref().unwrap()))
-            .collect();
-        assert_eq!(outcomes, [Some(true), None, Some(false), Some(false)]);
+        assert_eq!(
+            outcomes(&publisher),
+            [Some(true), None, Some(false), Some(false)]
+        );
         // A second ack for a settled message does not replace the first.
         publisher.note(&ack("_INBOX.t.40", None, stored));
         assert!(matches!(publisher.inflight[0].outcome, Some(Ok(true))));
