@@ -670,7 +670,12 @@ impl AccountBook {
             let w = self.wallets.entry(b.asset.clone()).or_default();
             match w.balance {
                 Some(balance) if !fresh => {
-                    w.check.supersede(from);
+                    // The whole window, not only what came before it: the trades read before the
+                    // snapshot come symbol by symbol, so a symbol read early misses fills of moments
+                    // that a symbol read later already moved the wallet past; they come later, live,
+                    // and a row of the window judged before them would be judged on a partial order.
+                    // The snapshot states the wallet of a moment in the window.
+                    w.check.supersede(s.time);
                     if let Some(v) =
                         w.check
                             .observe_window(from, s.time, Cash(b.wallet), &Cash(balance))
