@@ -65,6 +65,8 @@ pub struct Cursor {
     /// The shortest gap seen between two funding times in the income history: two payments of one leg
     /// are at least this far apart.
     pub funding_interval: Option<i64>,
+    /// The user-data session running, counted from 1 (0 before the first).
+    pub session: u64,
 }
 
 /// Trade ids remembered per symbol.
@@ -97,7 +99,8 @@ impl Cursor {
             }
             Event::Funding(_) | Event::Transfer(_) => {
                 self.last_money_time = self.last_money_time.max(Some(time));
-                if let Some(m) = money(event) {
+                if let Some(mut m) = money(event) {
+                    m.session = self.session;
                     self.money.push_back(m);
                     if self.money.len() > MONEY_KEPT {
                         self.money.pop_front();
@@ -142,16 +145,30 @@ impl Cursor {
         }
     }
 
+    /// A new user-data session starts.
+    pub fn start_session(&mut self) {
+        self.session += 1;
+    }
+
     /// Whether a live money movement is one the backfill already published (then forgotten, so that it
     /// vouches for one payment only): the nearest published from the income history within the match
     /// window, at the same time (the same message id) or at the time Binance gave its income row.
+    ///
+    /// Only what was backfilled in this session vouches. A movement reaches the stream's socket open at
+    /// the time, if any: one backfilled after a gap, or found missing by an audit, never comes live in
+    /// a later session, and left to vouch it would swallow the next live movement of the same amount
+    /// (transfers of round amounts repeat), which then reached the books only through the next audit,
+    /// after the balance rows that include it. (A payment whose income row was backfilled and whose
+    /// stream event, stamped a few seconds later, comes only after a reconnect is then published twice;
+    /// the books' check finds it on the next balance row.)
     fn take_backfilled(&mut self, live: &Money) -> bool {
         let window = self.match_window(live.kind);
+        let session = self.session;
         let found = self
             .money
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.from_backfill && p.matches(live, window))
+            .filter(|(_, p)| p.from_backfill && p.session == session && p.matches(live, window))
             .min_by_key(|(_, p)| (p.time - live.time).abs())
             .map(|(i, _)| i);
         found.and_then(|i| self.money.remove(i)).is_some()
@@ -185,6 +202,8 @@ pub struct Money {
     time: i64,
     /// Read from the income history (it carries a `tranId`), not from the stream.
     from_backfill: bool,
+    /// The session that published it.
+    session: u64,
 }
 
 impl Money {
@@ -515,6 +534,7 @@ impl AccountIngest {
         connected_at: tokio::time::Instant,
     ) -> anyhow::Result<SessionEnd> {
         let account = self.account.clone();
+        self.cursor.start_session();
         // What was missed, before anything newer.
         let started = std::time::Instant::now();
         let backfill = self.catch_up().await.context("backfill")?;
@@ -998,6 +1018,7 @@ fn money(event: &Event) -> Option<Money> {
             amount: f.amount,
             time: f.time.0,
             from_backfill: f.tran_id.is_some(),
+            session: 0,
         }),
         Event::Transfer(t) => Some(Money {
             kind: EventKind::Transfer,
@@ -1006,6 +1027,7 @@ fn money(event: &Event) -> Option<Money> {
             amount: t.amount,
             time: t.time.0,
             from_backfill: t.tran_id.is_some(),
+            session: 0,
         }),
         _ => None,
     }
@@ -1159,6 +1181,7 @@ mod tests {
             amount: amount.parse().expect("decimal"),
             time,
             from_backfill,
+            session: 0,
         }
     }
 
@@ -1245,6 +1268,39 @@ mod tests {
             c.take_backfilled(&paid("BTCUSDT", "62.0536", 8_000, false)),
             "the same time is the same payment (and the same message id)"
         );
+    }
+
+    fn deposit(amount: i64, time: i64, tran_id: Option<u64>) -> Event {
+        Event::Transfer(acctmon_domain::Transfer {
+            account: Account::new("a").expect("alias"),
+            asset: acctmon_domain::Asset::new("USDT").expect("asset"),
+            amount: Decimal::from(amount),
+            reason: "DEPOSIT".into(),
+            external: true,
+            tran_id,
+            time: Timestamp(time),
+            event_time: Timestamp(time),
+        })
+    }
+
+    #[test]
+    fn a_backfilled_movement_vouches_only_in_the_session_that_published_it() {
+        let mut c = Cursor::default();
+        c.start_session();
+        // A deposit of 692 made while no socket was open, backfilled from the income history.
+        c.note(&deposit(692, 10_000, Some(7)));
+        c.start_session();
+        // The next session hears a second deposit of 692, 2 s later: not the backfilled one.
+        let live = money(&deposit(692, 12_000, None)).expect("money");
+        assert!(
+            !c.take_backfilled(&live),
+            "a movement backfilled in an earlier session cannot come live now"
+        );
+        // Backfilled in this session (the socket was already open), then heard: the same one.
+        c.note(&deposit(35, 12_500, Some(8)));
+        let same = money(&deposit(35, 12_500, None)).expect("money");
+        assert!(c.take_backfilled(&same));
+        assert!(!c.take_backfilled(&same), "it vouches once");
     }
 
     #[test]
