@@ -55,9 +55,13 @@ async fn kv_books_converge_to_the_exchange_through_ingest_and_processor() {
     // Reported on RECON: each one is a disagreement the books found with a figure of the exchange, and
     // on this consistent stream there must be none.
     let reported = recon_reports(&js, "trading.recon.>").await;
+    let history = match reported.first() {
+        Some(first) => events_near(&js, first).await,
+        None => String::new(),
+    };
     assert!(
         reported.is_empty(),
-        "{} discrepancies reported on a consistent stream: {:#?}\n{}\ningest:\n{}\nnats-server:\n{}",
+        "{} discrepancies reported on a consistent stream: {:#?}\n{history}\n{}\ningest:\n{}\nnats-server:\n{}",
         reported.len(),
         &reported[..reported.len().min(30)],
         processor.explain().await,

@@ -594,3 +594,87 @@ pub async fn replay(nats: &NatsServer, account: &str, diff: bool) -> acctmon_cli
     };
     acctmon_cli::replay::rebuild(&args).await.unwrap()
 }
+
+/// What `EVENTS` held about a reported discrepancy around the sequence that revealed it, one line per
+/// event: sequence, exchange time, time received, and the figures the books compare (for a failure
+/// message). A position's symbol: its fills, rows and snapshots; a wallet's asset: its rows, money
+/// movements, and the realized P&L and fees of fills.
+pub async fn events_near(
+    js: &async_nats::jetstream::Context,
+    report: &acctmon_bus::pnl::ReconReport,
+) -> String {
+    use acctmon_domain::Event;
+    let wallet = report.kind == "wallet";
+    let name = report.subject.split('.').next().unwrap_or_default();
+    let stream = js.get_stream("EVENTS").await.unwrap();
+    let last = stream.get_info().await.unwrap().state.last_sequence;
+    let before = if wallet { 800 } else { 3_000 };
+    let (from, to) = (
+        report.seq.saturating_sub(before).max(1),
+        (report.seq + 300).min(last),
+    );
+    let mut out = format!("EVENTS {from}..={to} of {} about {name}:\n", report.account);
+    for seq in from..=to {
+        let Ok(m) = stream.get_raw_message(seq).await else {
+            continue;
+        };
+        let Ok(envelope) = acctmon_bus::envelope::Envelope::decode(&m.payload) else {
+            continue;
+        };
+        let event = envelope.event;
+        if event.account() != Some(&report.account) {
+            continue;
+        }
+        let line = match &event {
+            Event::Fill(f) if wallet => format!(
+                "fill {} {} realized {:?} fee {:?} {:?}",
+                f.symbol,
+                f.trade_id,
+                f.realized_pnl,
+                f.commission.as_ref().map(|c| (c.amount, c.asset.as_str())),
+                f.source
+            ),
+            Event::Fill(f) if f.symbol.as_str() == name => format!(
+                "fill {} {:?} {:?} {} @ {} {:?}",
+                f.trade_id, f.side, f.position_side, f.qty, f.price, f.source
+            ),
+            Event::Position(p) if !wallet && p.symbol.as_str() == name => {
+                format!("position {:?} {} {}", p.side, p.qty, p.reason)
+            }
+            Event::Balance(b) if wallet && b.asset.as_str() == name => {
+                format!("balance {} {}", b.wallet, b.reason)
+            }
+            Event::Funding(f) if wallet && f.asset.as_str() == name => {
+                format!("funding {:?} {} tran {:?}", f.symbol, f.amount, f.tran_id)
+            }
+            Event::Transfer(t) if wallet && t.asset.as_str() == name => {
+                format!("transfer {} {} tran {:?}", t.amount, t.reason, t.tran_id)
+            }
+            Event::Snapshot(s) => format!(
+                "snapshot since {:?}: {:?}",
+                s.since.map(|t| t.0),
+                if wallet {
+                    s.balances
+                        .iter()
+                        .filter(|b| b.asset.as_str() == name)
+                        .map(|b| b.wallet.to_string())
+                        .collect::<Vec<_>>()
+                } else {
+                    s.positions
+                        .iter()
+                        .filter(|p| p.symbol.as_str() == name)
+                        .map(|p| format!("{:?} {} at {}", p.side, p.qty, p.update_time.0))
+                        .collect::<Vec<_>>()
+                }
+            ),
+            Event::Stream(n) => format!("stream {:?}", n.status),
+            _ => continue,
+        };
+        out.push_str(&format!(
+            "  {seq} {} received {}: {line}\n",
+            event.time().0,
+            envelope.received_at
+        ));
+    }
+    out
+}
