@@ -715,6 +715,14 @@ impl AccountBook {
                 }
             }
         }
+        // Older rows of every leg are superseded, listed or not: a leg flat on both sides is not
+        // listed, and the stream may still deliver its rows from before the snapshot, of a state older
+        // than the history kept for late rows.
+        for sb in self.symbols.values_mut() {
+            for pos in sb.legs.iter_mut().flatten() {
+                pos.check.supersede(from);
+            }
+        }
         let capacity = ctx.config.seen_ids_per_symbol;
         let account = self.account.clone();
         for (symbol, side, exchange, margin_asset) in rows {
@@ -725,14 +733,11 @@ impl AccountBook {
             if fresh || (pos.fills == 0 && pos.qty.is_zero()) {
                 pos.adopt(exchange, s.time);
                 pos.check.set_baseline(s.time, exchange);
-            } else {
-                pos.check.supersede(from);
-                if let Some(v) = pos
-                    .check
-                    .observe_window(from, s.time, exchange, &pos.holding())
-                {
-                    resolve_position(&account, pos, std::iter::once(v), ctx.out);
-                }
+            } else if let Some(v) = pos
+                .check
+                .observe_window(from, s.time, exchange, &pos.holding())
+            {
+                resolve_position(&account, pos, std::iter::once(v), ctx.out);
             }
             let delta = pos.revalue(mark);
             self.unrealized_sum += delta;
