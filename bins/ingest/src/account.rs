@@ -100,7 +100,11 @@ impl Cursor {
             Event::Funding(_) | Event::Transfer(_) => {
                 self.last_money_time = self.last_money_time.max(Some(time));
                 if let Some(mut m) = money(event) {
-                    m.session = self.session;
+                    // Read from the income history (it carries a `tranId`): it may stand for the
+                    // stream's report of the same movement, in this session only.
+                    if from_history(event) {
+                        m.vouches_in = Some(self.session);
+                    }
                     self.money.push_back(m);
                     if self.money.len() > MONEY_KEPT {
                         self.money.pop_front();
@@ -150,9 +154,10 @@ impl Cursor {
         self.session += 1;
     }
 
-    /// Whether a live money movement is one the backfill already published (then forgotten, so that it
-    /// vouches for one payment only): the nearest published from the income history within the match
-    /// window, at the same time (the same message id) or at the time Binance gave its income row.
+    /// Whether a live money movement is one the backfill already published: the nearest published
+    /// from the income history within the match window, at the same time (the same message id) or at
+    /// the time Binance gave its income row. It then vouches for no other, but stays known as
+    /// published, so that later reads of the history do not take it for missing and publish it again.
     ///
     /// Only what was backfilled in this session vouches. A movement reaches the stream's socket open at
     /// the time, if any: one backfilled after a gap, or found missing by an audit, never comes live in
@@ -163,15 +168,19 @@ impl Cursor {
     /// the books' check finds it on the next balance row.)
     fn take_backfilled(&mut self, live: &Money) -> bool {
         let window = self.match_window(live.kind);
-        let session = self.session;
+        let session = Some(self.session);
         let found = self
             .money
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.from_backfill && p.session == session && p.matches(live, window))
-            .min_by_key(|(_, p)| (p.time - live.time).abs())
-            .map(|(i, _)| i);
-        found.and_then(|i| self.money.remove(i)).is_some()
+            .iter_mut()
+            .filter(|p| p.vouches_in == session && p.matches(live, window))
+            .min_by_key(|p| (p.time - live.time).abs());
+        match found {
+            Some(p) => {
+                p.vouches_in = None;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -200,10 +209,9 @@ pub struct Money {
     symbol: Option<String>,
     amount: Decimal,
     time: i64,
-    /// Read from the income history (it carries a `tranId`), not from the stream.
-    from_backfill: bool,
-    /// The session that published it.
-    session: u64,
+    /// For a movement read from the income history: the session in which it may still stand for the
+    /// stream's report of it (none once it did, or for one the stream reported).
+    vouches_in: Option<u64>,
 }
 
 impl Money {
@@ -1009,6 +1017,15 @@ pub async fn income_since(rest: &Rest, since: i64) -> anyhow::Result<Vec<IncomeR
     }
 }
 
+/// Whether a money movement was read from the income history (which gives its `tranId`).
+fn from_history(event: &Event) -> bool {
+    match event {
+        Event::Funding(f) => f.tran_id.is_some(),
+        Event::Transfer(t) => t.tran_id.is_some(),
+        _ => false,
+    }
+}
+
 fn money(event: &Event) -> Option<Money> {
     match event {
         Event::Funding(f) => Some(Money {
@@ -1017,8 +1034,7 @@ fn money(event: &Event) -> Option<Money> {
             symbol: f.symbol.as_ref().map(|s| s.as_str().to_owned()),
             amount: f.amount,
             time: f.time.0,
-            from_backfill: f.tran_id.is_some(),
-            session: 0,
+            vouches_in: None,
         }),
         Event::Transfer(t) => Some(Money {
             kind: EventKind::Transfer,
@@ -1026,8 +1042,7 @@ fn money(event: &Event) -> Option<Money> {
             symbol: None,
             amount: t.amount,
             time: t.time.0,
-            from_backfill: t.tran_id.is_some(),
-            session: 0,
+            vouches_in: None,
         }),
         _ => None,
     }
@@ -1180,8 +1195,7 @@ mod tests {
             symbol: Some(symbol.into()),
             amount: amount.parse().expect("decimal"),
             time,
-            from_backfill,
-            session: 0,
+            vouches_in: from_backfill.then_some(0),
         }
     }
 
@@ -1284,7 +1298,7 @@ mod tests {
     }
 
     #[test]
-    fn a_backfilled_movement_vouches_only_in_the_session_that_published_it() {
+    fn a_backfilled_movement_vouches_once_and_only_in_the_session_that_published_it() {
         let mut c = Cursor::default();
         c.start_session();
         // A deposit of 692 made while no socket was open, backfilled from the income history.
@@ -1301,6 +1315,14 @@ mod tests {
         let same = money(&deposit(35, 12_500, None)).expect("money");
         assert!(c.take_backfilled(&same));
         assert!(!c.take_backfilled(&same), "it vouches once");
+        // It stays published: a later read of the history does not find it missing (published again,
+        // it would vouch again and swallow the next live deposit of 35).
+        let published: Vec<Money> = c.money.iter().cloned().collect();
+        let row = money(&deposit(35, 12_500, Some(8))).expect("money");
+        assert_eq!(
+            published_matches(&published, &[row], |k| c.match_window(k)),
+            [true]
+        );
     }
 
     #[test]
