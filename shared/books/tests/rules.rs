@@ -1010,30 +1010,41 @@ fn a_burst_in_one_millisecond_agrees_and_keeps_the_persisted_books_small() {
     assert!(persisted < 100_000, "{persisted} bytes persisted");
 }
 
+/// The time base of [`fill`]'s times.
+const BASE: i64 = 1_700_000_000_000;
+
+/// A REST snapshot of a USDT wallet and `positions`, requested from `since` to `time` (ms after
+/// [`BASE`]).
+fn usdt_snapshot(
+    hedge: bool,
+    wallet: &str,
+    since: i64,
+    time: i64,
+    positions: Vec<SnapshotPosition>,
+) -> Event {
+    Event::Snapshot(Snapshot {
+        account: account(),
+        hedge_mode: Some(hedge),
+        balances: vec![SnapshotBalance {
+            asset: asset("USDT"),
+            wallet: d(wallet),
+        }],
+        positions,
+        time: Timestamp(BASE + time),
+        since: Some(Timestamp(BASE + since)),
+    })
+}
+
 /// After a gap, ingest reads each symbol's trades in turn, then the snapshot: a symbol read early
 /// misses its fills of the moments that a symbol read later still has, and those come live after the
 /// snapshot, older than changes the wallet already took. The wallet's rows of the snapshot's window
 /// are stated again by the snapshot and are not judged against that partial order.
 #[test]
 fn a_wallet_row_inside_a_snapshot_window_is_left_to_the_snapshot() {
-    let base = 1_700_000_000_000;
     let at = |mut f: Fill, t: i64| {
-        f.time = Timestamp(base + t);
+        f.time = Timestamp(BASE + t);
         f.event_time = f.time;
         f
-    };
-    let snapshot = |wallet: &str, since: i64, time: i64, positions: Vec<SnapshotPosition>| {
-        Event::Snapshot(Snapshot {
-            account: account(),
-            hedge_mode: Some(false),
-            balances: vec![SnapshotBalance {
-                asset: asset("USDT"),
-                wallet: d(wallet),
-            }],
-            positions,
-            time: Timestamp(base + time),
-            since: Some(Timestamp(base + since)),
-        })
     };
     let held = |symbol: &str, qty: &str, price: &str, t: i64| SnapshotPosition {
         symbol: sym(symbol),
@@ -1041,10 +1052,11 @@ fn a_wallet_row_inside_a_snapshot_window_is_left_to_the_snapshot() {
         qty: d(qty),
         entry_price: d(price),
         margin_asset: Some(asset("USDT")),
-        update_time: Timestamp(base + t),
+        update_time: Timestamp(BASE + t),
     };
     let mut b = books();
-    b.apply(&snapshot(
+    b.apply(&usdt_snapshot(
+        false,
         "1000",
         0,
         0,
@@ -1058,7 +1070,8 @@ fn a_wallet_row_inside_a_snapshot_window_is_left_to_the_snapshot() {
     let btc = at(fill(3, "BTCUSDT", Buy, Both, "0.01", "50000", "4"), 5_000);
     let sol = at(fill(2, "SOLUSDT", Buy, Both, "1", "100", "2"), 5_001);
     b.apply(&Event::Fill(sol));
-    b.apply(&snapshot(
+    b.apply(&usdt_snapshot(
+        false,
         "994",
         5_000,
         5_010,
@@ -1068,22 +1081,22 @@ fn a_wallet_row_inside_a_snapshot_window_is_left_to_the_snapshot() {
         ],
     ));
     // The stream: the row after the BTCUSDT fill, the fill, the row after the SOLUSDT fill.
-    b.apply(&balance_row("USDT", "996", Timestamp(base + 5_000)));
+    b.apply(&balance_row("USDT", "996", Timestamp(BASE + 5_000)));
     b.apply(&Event::Fill(btc));
-    b.apply(&balance_row("USDT", "994", Timestamp(base + 5_001)));
+    b.apply(&balance_row("USDT", "994", Timestamp(BASE + 5_001)));
     // Later rows are judged as ever: one agrees, one is off by 5.
     b.apply(&Event::Fill(at(
         fill(4, "ETHUSDT", Buy, Both, "1", "2000", "1"),
         6_000,
     )));
-    b.apply(&balance_row("USDT", "993", Timestamp(base + 6_000)));
+    b.apply(&balance_row("USDT", "993", Timestamp(BASE + 6_000)));
     assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
     assert_eq!(b.wallet(&account(), "USDT"), Some(d("993")));
     b.apply(&Event::Fill(at(
         fill(5, "ETHUSDT", Buy, Both, "1", "2000", "1"),
         7_000,
     )));
-    b.apply(&balance_row("USDT", "987", Timestamp(base + 7_000)));
+    b.apply(&balance_row("USDT", "987", Timestamp(BASE + 7_000)));
     b.settle(Timestamp(i64::MAX));
     assert_eq!(b.discrepancies().len(), 1, "{:?}", b.discrepancies());
     assert_eq!(b.discrepancies()[0].kind, DiscrepancyKind::Wallet);
@@ -1095,19 +1108,8 @@ fn a_wallet_row_inside_a_snapshot_window_is_left_to_the_snapshot() {
 /// state at that time may be older than the history kept for late rows.
 #[test]
 fn a_snapshot_supersedes_older_rows_of_legs_it_does_not_list() {
-    let base = 1_700_000_000_000;
     let mut b = books();
-    b.apply(&Event::Snapshot(Snapshot {
-        account: account(),
-        hedge_mode: Some(true),
-        balances: vec![SnapshotBalance {
-            asset: asset("USDT"),
-            wallet: d("1000"),
-        }],
-        positions: vec![],
-        time: Timestamp(base),
-        since: Some(Timestamp(base)),
-    }));
+    b.apply(&usdt_snapshot(true, "1000", 0, 0, vec![]));
     // The long leg opens at 1000, then opens and closes again and again; flat since 22000.
     b.apply(&Event::Fill(fill(
         1, "ETHUSDT", Buy, Long, "0.144", "3000", "0",
@@ -1119,24 +1121,14 @@ fn a_snapshot_supersedes_older_rows_of_legs_it_does_not_list() {
         )));
     }
     assert_eq!(leg(&b, "ETHUSDT", Long).qty(), d("0"));
-    b.apply(&Event::Snapshot(Snapshot {
-        account: account(),
-        hedge_mode: Some(true),
-        balances: vec![SnapshotBalance {
-            asset: asset("USDT"),
-            wallet: d("1000"),
-        }],
-        positions: vec![],
-        time: Timestamp(base + 23_500),
-        since: Some(Timestamp(base + 23_000)),
-    }));
+    b.apply(&usdt_snapshot(true, "1000", 23_000, 23_500, vec![]));
     // The stream delivers the row of the first fill now.
     b.apply(&position_row(
         "ETHUSDT",
         Long,
         "0.144",
         "3000",
-        Timestamp(base + 1_000),
+        Timestamp(BASE + 1_000),
     ));
     b.settle(Timestamp(i64::MAX));
     assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
@@ -1146,7 +1138,7 @@ fn a_snapshot_supersedes_older_rows_of_legs_it_does_not_list() {
         Long,
         "0.2",
         "3000",
-        Timestamp(base + 24_000),
+        Timestamp(BASE + 24_000),
     ));
     b.settle(Timestamp(i64::MAX));
     assert_eq!(b.discrepancies().len(), 1, "{:?}", b.discrepancies());
