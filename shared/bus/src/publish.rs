@@ -445,13 +445,8 @@ impl Publisher {
             return Ok(());
         };
         self.unsent -= usize::from(m.sent.is_none());
-        let failure = match m.outcome {
-            Some(Ok(duplicate)) => {
-                self.count(duplicate);
-                return Ok(());
-            }
-            Some(Err(e)) => e,
-            None => AckFailure::NotSent,
+        let Err(failure) = self.stored(m.outcome) else {
+            return Ok(());
         };
         warn!(subject = %m.out.subject, msg_id = %m.out.msg_id, error = %failure,
               "publish not acknowledged; sending again from it, in order, with the same ids");
@@ -463,6 +458,13 @@ impl Publisher {
         for out in rest {
             self.publish_until_stored(out).await?;
         }
+        Ok(())
+    }
+
+    /// Counts a stored message (a new one or a repeat); otherwise why it is not known to be stored.
+    fn stored(&self, outcome: Option<Outcome>) -> Result<(), AckFailure> {
+        let duplicate = outcome.unwrap_or(Err(AckFailure::NotSent))?;
+        self.count(duplicate);
         Ok(())
     }
 
@@ -483,13 +485,9 @@ impl Publisher {
                 outcome: None,
             });
             self.await_front().await;
-            let failure = match self.inflight.pop_front().and_then(|m| m.outcome) {
-                Some(Ok(duplicate)) => {
-                    self.count(duplicate);
-                    return Ok(());
-                }
-                Some(Err(e)) => e,
-                None => AckFailure::NotSent,
+            let outcome = self.inflight.pop_front().and_then(|m| m.outcome);
+            let Err(failure) = self.stored(outcome) else {
+                return Ok(());
             };
             warn!(subject = %out.subject, error = %failure, retry_in = ?backoff, "publish failed");
             tokio::time::sleep(backoff).await;
