@@ -371,10 +371,23 @@ impl Publisher {
         let Some(token) = self.token_of(ack) else {
             return;
         };
-        if let Ok(i) = self.inflight.binary_search_by_key(&token, |m| m.token) {
+        if let Some(i) = self.position_of(token) {
             self.inflight[i]
                 .outcome
                 .get_or_insert_with(|| read_ack(ack));
+        }
+    }
+
+    /// Where the message of `token` is in flight. Tokens are handed out one by one and the window is
+    /// taken from its front, so the distance from the front's token says where to look; the entry
+    /// there is checked, and a search settles the rare other case (a send refused for its size took a
+    /// number and left no message).
+    fn position_of(&self, token: u64) -> Option<usize> {
+        let front = self.inflight.front()?.token;
+        let guess = usize::try_from(token.checked_sub(front)?).ok()?;
+        match self.inflight.get(guess) {
+            Some(m) if m.token == token => Some(guess),
+            _ => self.inflight.binary_search_by_key(&token, |m| m.token).ok(),
         }
     }
 
