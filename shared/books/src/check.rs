@@ -213,10 +213,11 @@ impl<S: Figure> Checked<S> {
                         current: false,
                     });
                 }
-                let ours = candidates
-                    .last()
-                    .cloned()
-                    .unwrap_or_else(|| current.clone());
+                // Older than every state kept: what held then is not known. Judged against the
+                // current state, the row would be reported and its difference from a state it never
+                // described carried forward; it is left unjudged instead, and the next row (the
+                // exchange sends one with every change) judges the figure.
+                let ours = candidates.last().cloned()?;
                 Some(Verdict::Disagrees {
                     ours,
                     exchange,
@@ -330,6 +331,36 @@ mod tests {
         c.before_change(Timestamp(t), &N(from), &mut out);
         c.after_change(&N(to), &mut out);
         out
+    }
+
+    #[test]
+    fn a_late_row_older_than_every_state_kept_is_left_unjudged() {
+        let mut c = Checked::default();
+        // 40 changes at 10, 20, …, 400 take the figure from 0 to 40; the history keeps the last few.
+        for i in 1..=40 {
+            assert!(change(&mut c, 10 * i, i - 1, i).is_empty());
+        }
+        // A row stamped 5 reports 0, which held then; nothing kept says so any more, and the current 40
+        // is not what it describes.
+        assert_eq!(c.observe(Timestamp(5), N(0), &N(40)), None);
+        assert_eq!(c.pending_len(), 0);
+        // A late row inside the history is still judged against what held at its time (39 at 395).
+        assert_eq!(
+            c.observe(Timestamp(395), N(38), &N(40)),
+            Some(Verdict::Disagrees {
+                ours: N(39),
+                exchange: N(38),
+                time: Timestamp(395),
+                stale: true,
+            })
+        );
+        assert_eq!(
+            c.observe(Timestamp(395), N(39), &N(40)),
+            Some(Verdict::Agrees {
+                exchange: N(39),
+                current: false,
+            })
+        );
     }
 
     #[test]

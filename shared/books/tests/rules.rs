@@ -595,6 +595,31 @@ fn a_row_waiting_for_its_fill_is_judged_when_a_later_fill_arrives() {
 }
 
 #[test]
+fn a_late_row_older_than_the_history_kept_is_neither_reported_nor_adopted() {
+    let mut b = books();
+    let fills: Vec<Fill> = (1..=30)
+        .map(|i| fill(i, "BTCUSDT", Buy, Both, "1", "50000", "0"))
+        .collect();
+    apply_all(&mut b, &fills);
+    // The row of the first fill, true at its time, comes after 29 later fills: more changes than the
+    // leg keeps for late rows.
+    b.apply(&position_row("BTCUSDT", Both, "1", "50000", fills[0].time));
+    assert!(b.discrepancies().is_empty(), "{:?}", b.discrepancies());
+    assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("30"));
+    // A late row the history still covers is judged: at the 29th fill's time the leg held 28, then
+    // 29, never 27.
+    b.apply(&position_row(
+        "BTCUSDT",
+        Both,
+        "27",
+        "50000",
+        fills[28].time,
+    ));
+    assert_eq!(b.discrepancies().len(), 1);
+    assert_eq!(leg(&b, "BTCUSDT", Both).qty(), d("28"), "30 + (27 - 29)");
+}
+
+#[test]
 fn cycles_and_trade_statistics() {
     let mut b = books();
     apply_all(
