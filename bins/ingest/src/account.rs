@@ -101,7 +101,7 @@ impl Cursor {
                 self.last_money_time = self.last_money_time.max(Some(time));
                 if let Some(mut m) = money(event) {
                     // Read from the income history (it carries a `tranId`): it may stand for the
-                    // stream's report of the same movement, in this session only.
+                    // stream's report of the same movement (see `take_backfilled`).
                     if from_history(event) {
                         m.vouches_in = Some(self.session);
                     }
@@ -159,20 +159,25 @@ impl Cursor {
     /// the time Binance gave its income row. It then vouches for no other, but stays known as
     /// published, so that later reads of the history do not take it for missing and publish it again.
     ///
-    /// Only what was backfilled in this session vouches. A movement reaches the stream's socket open at
-    /// the time, if any: one backfilled after a gap, or found missing by an audit, never comes live in
-    /// a later session, and left to vouch it would swallow the next live movement of the same amount
-    /// (transfers of round amounts repeat), which then reached the books only through the next audit,
-    /// after the balance rows that include it. (A payment whose income row was backfilled and whose
-    /// stream event, stamped a few seconds later, comes only after a reconnect is then published twice;
-    /// the books' check finds it on the next balance row.)
+    /// A transfer backfilled vouches only in its own session. A movement reaches the stream's socket
+    /// open at the time, if any: one backfilled after a gap, or found missing by an audit, never comes
+    /// live in a later session, and left to vouch it would swallow the next live movement of the same
+    /// amount (transfers of round amounts repeat), which then reached the books only through the next
+    /// audit, after the balance rows that include it. A funding payment vouches in later sessions too:
+    /// its stream event is stamped seconds after its income row, so a reconnect in between brings it in
+    /// the next session, and within the match window (under half the funding interval) it can only be
+    /// taken for the same funding time's payment of the same amount.
     fn take_backfilled(&mut self, live: &Money) -> bool {
         let window = self.match_window(live.kind);
-        let session = Some(self.session);
+        let session = self.session;
         let found = self
             .money
             .iter_mut()
-            .filter(|p| p.vouches_in == session && p.matches(live, window))
+            .filter(|p| match p.vouches_in {
+                Some(s) => s == session || p.kind == EventKind::Funding,
+                None => false,
+            })
+            .filter(|p| p.matches(live, window))
             .min_by_key(|p| (p.time - live.time).abs());
         match found {
             Some(p) => {
@@ -209,8 +214,9 @@ pub struct Money {
     symbol: Option<String>,
     amount: Decimal,
     time: i64,
-    /// For a movement read from the income history: the session in which it may still stand for the
-    /// stream's report of it (none once it did, or for one the stream reported).
+    /// For a movement read from the income history: the session it was read in, while it may still
+    /// stand for the stream's report of it (a transfer in that session only, a funding payment in later
+    /// ones too); none once it did, or for one the stream reported.
     vouches_in: Option<u64>,
 }
 
@@ -1323,6 +1329,35 @@ mod tests {
             published_matches(&published, &[row], |k| c.match_window(k)),
             [true]
         );
+    }
+
+    fn funding(amount: &str, time: i64, tran_id: Option<u64>) -> Event {
+        Event::Funding(acctmon_domain::Funding {
+            account: Account::new("a").expect("alias"),
+            symbol: Some(acctmon_domain::Symbol::new("BTCUSDT").expect("symbol")),
+            asset: acctmon_domain::Asset::new("USDT").expect("asset"),
+            amount: amount.parse().expect("amount"),
+            tran_id,
+            time: Timestamp(time),
+            event_time: Timestamp(time),
+        })
+    }
+
+    #[test]
+    fn a_backfilled_funding_payment_vouches_for_its_stream_report_in_the_next_session() {
+        let mut c = Cursor::default();
+        c.observe_funding_times([0, 28_800_000]);
+        c.start_session();
+        // The income row of a payment at the funding time, read by an audit; the socket drops before
+        // the stream's report, stamped 3 s later, arrives on the next one.
+        c.note(&funding("-0.01234567", 28_800_000, Some(9)));
+        c.start_session();
+        let live = money(&funding("-0.01234567", 28_803_000, None)).expect("money");
+        assert!(
+            c.take_backfilled(&live),
+            "the same payment, reported in the next session"
+        );
+        assert!(!c.take_backfilled(&live), "it vouches once");
     }
 
     #[test]
