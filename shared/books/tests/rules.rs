@@ -831,7 +831,7 @@ fn an_exchange_entry_rounded_after_every_add_is_not_a_discrepancy() {
                 "0",
             )));
         }
-        let t = Timestamp(1_700_000_000_000 + id as i64 * 1000);
+        let t = Timestamp(BASE + id as i64 * 1000);
         b.apply(&position_row(
             "BTCUSDT",
             Both,
@@ -922,7 +922,7 @@ fn settling_one_account_leaves_the_others_waiting() {
     b.apply(&Event::Fill(fill(
         1, "BTCUSDT", Buy, Both, "1", "50000", "0",
     )));
-    let late = Timestamp(1_700_000_000_000 + 9_000);
+    let late = Timestamp(BASE + 9_000);
     b.apply(&position_row("BTCUSDT", Both, "2", "50000", late));
     let mut theirs = fill(1, "BTCUSDT", Buy, Both, "1", "50000", "0");
     theirs.account = other.clone();
@@ -953,7 +953,7 @@ fn a_waiting_row_is_judged_by_a_heard_notice_not_by_a_readers_clock() {
             time,
         })
     };
-    let row_time = Timestamp(1_700_000_000_000 + 2_000);
+    let row_time = Timestamp(BASE + 2_000);
     // The row for fill 2 comes first; the fill follows a notice that stops short of the row.
     let mut b = books();
     b.apply(&Event::Fill(fill(
@@ -995,7 +995,7 @@ fn a_waiting_row_is_judged_by_a_heard_notice_not_by_a_readers_clock() {
 #[test]
 fn a_burst_in_one_millisecond_agrees_and_keeps_the_persisted_books_small() {
     let mut b = books();
-    let t = Timestamp(1_700_000_000_000);
+    let t = Timestamp(BASE);
     b.apply(&balance_row("USDT", "100000", t));
     let burst = 5_000u64;
     let mut wallet = d("100000");
@@ -1034,9 +1034,6 @@ fn a_burst_in_one_millisecond_agrees_and_keeps_the_persisted_books_small() {
     // About 35 kB with 5 000 remembered trade ids; keeping every state of the millisecond makes it 380 kB.
     assert!(persisted < 100_000, "{persisted} bytes persisted");
 }
-
-/// The time base of [`fill`]'s times.
-const BASE: i64 = 1_700_000_000_000;
 
 /// A REST snapshot of a USDT wallet and `positions`, requested from `since` to `time` (ms after
 /// [`BASE`]).

@@ -5,6 +5,9 @@
 use acctmon_domain::*;
 use rust_decimal::Decimal;
 
+/// The time base of [`fill`]'s times (fill `id` is stamped `BASE + id` seconds).
+pub const BASE: i64 = 1_700_000_000_000;
+
 pub fn d(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
 }
@@ -48,8 +51,8 @@ pub fn fill(
         realized_pnl: None,
         margin_asset: None,
         maker: false,
-        time: Timestamp(1_700_000_000_000 + id as i64 * 1000),
-        event_time: Timestamp(1_700_000_000_000 + id as i64 * 1000),
+        time: Timestamp(BASE + id as i64 * 1000),
+        event_time: Timestamp(BASE + id as i64 * 1000),
         source: FillSource::OrderUpdate,
     }
 }
