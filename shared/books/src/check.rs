@@ -213,10 +213,11 @@ impl<S: Figure> Checked<S> {
                         current: false,
                     });
                 }
-                // Older than every state kept: what held then is not known. Judged against the
-                // current state, the row would be reported and its difference from a state it never
-                // described carried forward; it is left unjudged instead, and the next row (the
-                // exchange sends one with every change) judges the figure.
+                // No state kept covers its time (older than the history kept, or than the figure's
+                // first change). Judged against the current state, the row would be reported and its
+                // difference from a state it never described carried forward; it is left unjudged
+                // instead, and the next row (the exchange sends one with every change) judges the
+                // figure.
                 let ours = candidates.last().cloned()?;
                 Some(Verdict::Disagrees {
                     ours,
