@@ -18,7 +18,9 @@ pub struct RawRun {
 }
 
 /// Publishes `size`-byte messages, each with a `Nats-Msg-Id`, keeping `window` acks in flight, for
-/// `seconds`, to a file stream `BENCH_RAW` with `duplicate_window`; checks every one was stored.
+/// `seconds`, to a file stream `BENCH_RAW` with `duplicate_window`; checks every one was stored. The
+/// stream is created empty and deleted afterwards, so that runs in between measurements of something
+/// else leave the server as they found it.
 pub async fn raw_publish(
     js: &jetstream::Context,
     size: usize,
@@ -26,6 +28,11 @@ pub async fn raw_publish(
     duplicate_window: Duration,
     seconds: Duration,
 ) -> RawRun {
+    if js.get_stream("BENCH_RAW").await.is_ok() {
+        js.delete_stream("BENCH_RAW")
+            .await
+            .expect("delete the last BENCH_RAW");
+    }
     js.create_stream(stream::Config {
         name: "BENCH_RAW".into(),
         subjects: vec!["bench.raw.>".into()],
@@ -70,6 +77,9 @@ pub async fn raw_publish(
         .state
         .messages;
     assert_eq!(stored, sent, "raw: {stored} stored of {sent}");
+    js.delete_stream("BENCH_RAW")
+        .await
+        .expect("delete BENCH_RAW");
     RawRun {
         messages: sent,
         elapsed,
