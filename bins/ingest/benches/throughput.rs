@@ -249,7 +249,7 @@ async fn measure(
         "jetstream/raw: {raw_rate:.0} msgs/s ({avg_bytes} B, Nats-Msg-Id on each, {window} acks in flight)"
     );
     println!(
-        "ingest/raw: {:.0} % bursts, {:.0} % live (target: at least 50 %)",
+        "ingest/raw: {:.1} % bursts, {:.1} % live (target: at least 50 %)",
         burst_rate / raw_rate * 100.0,
         live_rate / raw_rate * 100.0
     );

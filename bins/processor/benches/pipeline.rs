@@ -433,7 +433,7 @@ async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
         let raw = raw_publish(&p.js, avg_bytes, window, duplicate_window, RAW_ROUND).await?;
         raw_rates.push(raw);
         eprintln!(
-            "… round {round}/{rounds}: {n} events, {f} fills, {} P&L messages in {:.2} s ({:.0} events/s, {:.0} fills/s; the last event stored on EVENTS after {:.2} s); raw {raw:.0} msgs/s after it ({:.0} %)",
+            "… round {round}/{rounds}: {n} events, {f} fills, {} P&L messages in {:.2} s ({:.0} events/s, {:.0} fills/s; the last event stored on EVENTS after {:.2} s); raw {raw:.0} msgs/s after it ({:.1} %)",
             last.pnl - base.pnl,
             took.as_secs_f64(),
             per_sec(n, took),
@@ -464,7 +464,7 @@ async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
             .join(", ")
     );
     println!(
-        "pipeline/raw: {:.0} % (events/s of the pipeline over raw msgs/s; target: at least 30 %)",
+        "pipeline/raw: {:.1} % (events/s of the pipeline over raw msgs/s; target: at least 30 %)",
         events_rate / raw_rate * 100.0
     );
     Ok(())
