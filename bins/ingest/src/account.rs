@@ -173,11 +173,11 @@ impl Cursor {
         let found = self
             .money
             .iter_mut()
-            .filter(|p| match p.vouches_in {
-                Some(s) => s == session || p.kind == EventKind::Funding,
-                None => false,
+            .filter(|p| {
+                p.vouches_in
+                    .is_some_and(|s| s == session || p.kind == EventKind::Funding)
+                    && p.matches(live, window)
             })
-            .filter(|p| p.matches(live, window))
             .min_by_key(|p| (p.time - live.time).abs());
         match found {
             Some(p) => {
