@@ -1,8 +1,8 @@
 //! The whole pipeline, exchange to published P&L: the simulator, ingest, `EVENTS`, the processor (its
 //! own process, the release binary), KV and `trading.pnl.>`, on one nats-server.
 //!
-//! `cargo bench -p acctmon-processor --bench pipeline [-- [ROUNDS [ACCOUNTS]] [burst|latency|rss …]]`
-//! (defaults: 3 rounds, 8 accounts, every part) prints:
+//! `cargo bench -p acctmon-processor --bench pipeline [-- [ROUNDS [ACCOUNTS]] [partitions=P] [burst|latency|rss …]]`
+//! (defaults: 3 rounds, 8 accounts, the deployment's default partition count, every part) prints:
 //!
 //! - `pipeline/burst`: fills and events per second from the simulator's bursts of market orders
 //!   (`POST /_sim/burst`, the most each account's stream buffer holds) to the processor having applied
@@ -85,6 +85,17 @@ fn main() -> anyhow::Result<()> {
     let mut numbers = numbers.iter().filter_map(|a| a.parse::<u64>().ok());
     let rounds = numbers.next().unwrap_or(3).max(1);
     let accounts = usize::try_from(numbers.next().unwrap_or(8).max(1))?;
+    let mut partitions = acctmon_bus::Topology::default().partitions;
+    if let Some(at) = parts.iter().position(|p| p.starts_with("partitions=")) {
+        let value = parts.remove(at);
+        partitions = value["partitions=".len()..]
+            .parse::<u32>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("{value:?}: the partition count is a whole number above 0")
+            })?;
+    }
     const PARTS: [&str; 3] = ["burst", "latency", "rss"];
     if let Some(unknown) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!(
@@ -110,13 +121,13 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         if runs("burst") {
-            burst(rounds, accounts).await?;
+            burst(rounds, accounts, partitions).await?;
         }
         if runs("latency") {
-            latency(accounts).await?;
+            latency(accounts, partitions).await?;
         }
         if runs("rss") {
-            rss().await?;
+            rss(partitions).await?;
         }
         Ok(())
     })
@@ -131,14 +142,14 @@ struct Processor {
 }
 
 impl Processor {
-    fn start(nats_url: &str) -> anyhow::Result<Processor> {
+    fn start(nats_url: &str, partitions: u32) -> anyhow::Result<Processor> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let config = dir.path().join("processor.toml");
         std::fs::write(
             &config,
             format!(
-                "admin_listen = \"127.0.0.1:{port}\"\nlog_filter = \"warn\"\ninstance = \"bench\"\n[nats]\nurls = [\"{nats_url}\"]\n"
+                "admin_listen = \"127.0.0.1:{port}\"\nlog_filter = \"warn\"\ninstance = \"bench\"\n[nats]\nurls = [\"{nats_url}\"]\n[topology]\npartitions = {partitions}\n"
             ),
         )?;
         let log = dir.path().join("processor.log");
@@ -204,8 +215,9 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts every part; `accounts` are the simulator's `NAME[:hedge][:bnb]`.
-    async fn start(accounts: &[String], marks: bool) -> anyhow::Result<Pipeline> {
+    /// Starts every part; `accounts` are the simulator's `NAME[:hedge][:bnb]`, their events spread
+    /// over `partitions`.
+    async fn start(accounts: &[String], marks: bool, partitions: u32) -> anyhow::Result<Pipeline> {
         let nats = NatsServer::start();
         let mut sim_args: Vec<String> = ["--fills-per-sec", "0", "--weight-limit", "100000000"]
             .map(String::from)
@@ -223,6 +235,7 @@ impl Pipeline {
             .map(|a| acctmon_ingest::sim_account(name_of(a), &sim.base, &ws))
             .collect();
         config.marks.enabled = marks;
+        config.topology.partitions = partitions;
         let publish_window = config.stream.publish_window;
         let duplicate_window = config.topology.duplicate_window;
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -234,7 +247,7 @@ impl Pipeline {
             ingest_stop.clone(),
         ));
         ready(&http, &format!("{ingest_admin}/readyz"), "ingest ready").await;
-        let processor = Processor::start(&nats.url())?;
+        let processor = Processor::start(&nats.url(), partitions)?;
         ready(
             &http,
             &format!("{}/readyz", processor.admin),
@@ -406,10 +419,10 @@ struct Progress {
 }
 
 /// `pipeline/burst`, `jetstream/raw` and their ratio.
-async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
+async fn burst(rounds: u64, accounts: usize, partitions: u32) -> anyhow::Result<()> {
     let names: Vec<String> = (0..accounts).map(|i| format!("bench{i}")).collect();
     // No mark prices: their republishes would keep `PNL` growing after a burst.
-    let p = Pipeline::start(&names, false).await?;
+    let p = Pipeline::start(&names, false, partitions).await?;
     let per_burst = acctmon_sim::admin::MAX_BURST_PER_ACCOUNT * accounts as u64;
     let (window, duplicate_window) = (p.publish_window, p.duplicate_window);
     let (mut events, mut fills, mut bytes, mut busy) = (0u64, 0u64, 0u64, Duration::ZERO);
@@ -449,9 +462,10 @@ async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
     let events_rate = per_sec(events, busy);
     let raw_rate = raw_rates.iter().sum::<f64>() / raw_rates.len() as f64;
     println!(
-        "pipeline/burst: {:.0} fills/s, {events_rate:.0} events/s ({fills} fills, {events} events in {:.2} s until the processor's last P&L, {accounts} accounts)",
+        "pipeline/burst: {:.0} fills/s, {events_rate:.0} events/s ({fills} fills, {events} events in {:.2} s until the processor's last P&L, {accounts} accounts, {partitions} partition{})",
         per_sec(fills, busy),
-        busy.as_secs_f64()
+        busy.as_secs_f64(),
+        if partitions == 1 { "" } else { "s" }
     );
     println!(
         "jetstream/raw: {raw_rate:.0} msgs/s (mean of {} runs of {} s, one after each round: {}; {avg_bytes} B, Nats-Msg-Id on each, {window} acks in flight)",
@@ -471,9 +485,9 @@ async fn burst(rounds: u64, accounts: usize) -> anyhow::Result<()> {
 }
 
 /// `pipeline/latency`.
-async fn latency(accounts: usize) -> anyhow::Result<()> {
+async fn latency(accounts: usize, partitions: u32) -> anyhow::Result<()> {
     let names: Vec<String> = (0..accounts).map(|i| format!("lat{i}")).collect();
-    let p = Pipeline::start(&names, true).await?;
+    let p = Pipeline::start(&names, true, partitions).await?;
     // Actions are not fills one for one: find the rate that gives the target on `EVENTS`.
     let mut per_sec_asked: u32 = 1000;
     for _ in 0..2 {
@@ -818,9 +832,9 @@ fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
 }
 
 /// `processor/rss`.
-async fn rss() -> anyhow::Result<()> {
+async fn rss(partitions: u32) -> anyhow::Result<()> {
     let names: Vec<String> = (0..RSS_ACCOUNTS).map(|i| format!("rss{i}:hedge")).collect();
-    let p = Pipeline::start(&names, true).await?;
+    let p = Pipeline::start(&names, true, partitions).await?;
     for (symbol, mark, _) in RSS_SYMBOLS {
         if let Some(price) = mark {
             p.sim_post(&format!("mark?symbol={symbol}&price={price}"))
