@@ -39,7 +39,7 @@ pub use config::Config;
 
 use crate::lease::Leases;
 use crate::metrics::Metrics;
-use crate::partition::{Marks, Partition, Shared};
+use crate::partition::{Marks, Partition, Scope, Shared};
 
 /// The readiness check that is ok once the first lease round has registered the partitions owned.
 const LEASES_CHECK: &str = "leases";
@@ -183,7 +183,8 @@ pub async fn run_with_listener(
         marks: marks_rx,
     };
 
-    let mut workers: BTreeMap<u32, (CancellationToken, tokio::task::JoinHandle<()>)> =
+    // One worker per partition held, or one for them all while this replica holds every partition.
+    let mut workers: BTreeMap<Scope, (CancellationToken, tokio::task::JoinHandle<()>)> =
         BTreeMap::new();
     let mut result = Ok(());
     loop {
@@ -193,7 +194,9 @@ pub async fn run_with_listener(
                 if changed.is_err() {
                     break;
                 }
-                let wanted = owned.borrow_and_update().clone();
+                let wanted = Scope::for_owned(&owned.borrow_and_update(), config.topology.partitions);
+                // The workers that go stop first (their last checkpoint written and acknowledged), so
+                // that the ones that come start from where they left off.
                 for p in workers.keys().copied().collect::<Vec<_>>() {
                     if !wanted.contains(&p)
                         && let Some((token, handle)) = workers.remove(&p)

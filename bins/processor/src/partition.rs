@@ -26,13 +26,13 @@ use acctmon_bus::pnl::{
 use acctmon_bus::subject::{
     EventSubject, account_key, pnl_position, pnl_summary, position_key, recon,
 };
-use acctmon_bus::topology::names;
+use acctmon_bus::topology::{ALL_PARTITIONS_CONSUMER, names};
 use acctmon_bus::{Envelope, Outgoing, Publisher, Topology};
 use acctmon_domain::{Account, Event, MarkPrice, Symbol, Timestamp};
 use acctmon_service::health::Health;
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::pull::{MessagesError, MessagesErrorKind};
-use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer};
+use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::kv::Store;
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
@@ -239,9 +239,60 @@ impl Delivery {
     }
 }
 
-/// The worker of one partition.
+/// What a worker reads: one partition, or every partition while this replica holds them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Partition `p`, through its consumer `processor-<p>`.
+    One(u32),
+    /// Every partition, through one consumer ([`ALL_PARTITIONS_CONSUMER`]): on nats-server 2.9 each
+    /// filtered consumer of `EVENTS` reads every stored message under the lock its stores wait for, so
+    /// one consumer instead of one per partition is what lets events be stored at speed.
+    All,
+}
+
+impl Scope {
+    /// The workers of a replica that holds the partitions `owned` of `partitions`: one for them all
+    /// when it holds every one of several, else one per partition.
+    pub fn for_owned(owned: &[u32], partitions: u32) -> BTreeSet<Scope> {
+        let held: BTreeSet<u32> = owned.iter().copied().filter(|p| *p < partitions).collect();
+        if partitions > 1 && held.len() == partitions as usize {
+            BTreeSet::from([Scope::All])
+        } else {
+            held.into_iter().map(Scope::One).collect()
+        }
+    }
+
+    /// The partitions it covers.
+    fn partitions(self, partitions: u32) -> Vec<u32> {
+        match self {
+            Scope::One(p) => vec![p],
+            Scope::All => (0..partitions).collect(),
+        }
+    }
+
+    /// Its durable consumer's configuration.
+    fn consumer(self, topology: &Topology) -> pull::Config {
+        match self {
+            Scope::One(p) => topology.partition_consumer(p),
+            Scope::All => topology.all_partitions_consumer(),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::One(p) => write!(f, "{p}"),
+            Scope::All => f.write_str("all"),
+        }
+    }
+}
+
+/// The worker of one partition, or of all of them ([`Scope`]).
 pub struct Partition {
-    p: u32,
+    p: Scope,
+    /// The partitions `p` covers (their readiness checks).
+    covered: Vec<u32>,
     shared: Shared,
     books: Books,
     slots: HashMap<Account, Slot>,
@@ -255,10 +306,13 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// A worker for partition `p`.
-    pub fn new(p: u32, shared: Shared) -> anyhow::Result<Self> {
+    /// A worker for partition `p`, or for all of them.
+    pub fn new(p: Scope, shared: Shared) -> anyhow::Result<Self> {
         // Registered at once: the process is not ready while a partition it owns has not caught up.
-        shared.health.set(&health_key(p), false);
+        let covered = p.partitions(shared.config.topology.partitions);
+        for q in &covered {
+            shared.health.set(&health_key(*q), false);
+        }
         let mut books_config = BooksConfig {
             seen_ids_per_symbol: shared.config.seen_ids_per_symbol,
             keep_discrepancies: false,
@@ -273,6 +327,7 @@ impl Partition {
         );
         Ok(Partition {
             p,
+            covered,
             shared,
             books: Books::new(books_config),
             slots: HashMap::new(),
@@ -286,7 +341,6 @@ impl Partition {
     /// Processes the partition until `stop`: sessions from the ack floor, one after the other. Its
     /// readiness check, registered by [`Partition::new`], turns ok once caught up and goes with it.
     pub async fn run(mut self, topology: Topology, stop: CancellationToken) {
-        let key = health_key(self.p);
         let mut attempt = 0u32;
         loop {
             if stop.is_cancelled() {
@@ -302,7 +356,7 @@ impl Partition {
                     attempt += 1;
                     self.shared.metrics.resets.inc();
                     warn!(
-                        partition = self.p,
+                        partition = %self.p,
                         why, "restarting the partition's session from its ack floor"
                     );
                     // In-memory books may hold events that were not written: reload from KV.
@@ -319,40 +373,60 @@ impl Partition {
                 }
             }
         }
-        self.shared.health.remove(&key);
+        for q in &self.covered {
+            self.shared.health.remove(&health_key(*q));
+        }
         self.shared
             .metrics
             .pending
             .with_label_values(&[&self.p.to_string()])
             .set(0);
-        info!(partition = self.p, "partition left");
+        info!(partition = %self.p, "partition left");
     }
 
     /// Recreates the durable consumer at the ack floor so that every unacknowledged event comes again, in
-    /// order, whoever had it before.
+    /// order, whoever had it before. The floor is the higher of its own consumer's and the other
+    /// layout's: [`ALL_PARTITIONS_CONSUMER`]'s for one partition, the lowest of the partitions'
+    /// consumers for all of them. Each is a safe start on its own (a consumer acknowledges an event only
+    /// once the books of every partition it reads are written past it), so a replica that takes over
+    /// from the other layout does not go back to where its own consumer last stood.
     async fn start_session(&mut self, topology: &Topology) -> anyhow::Result<PullConsumer> {
-        let name = format!("processor-{}", self.p);
+        let mut config = self.p.consumer(topology);
+        let name = config
+            .durable_name
+            .clone()
+            .context("a processor consumer is durable")?;
         let stream = self
             .shared
             .js
             .get_stream(names::EVENTS)
             .await
             .context("get EVENTS")?;
-        let floor = match stream.consumer_info(&name).await {
-            Ok(info) => Some(acknowledged_until(&info)),
-            Err(_) => None,
+        let own = floor_of(&stream, &name).await;
+        let other = match self.p {
+            Scope::One(_) => floor_of(&stream, ALL_PARTITIONS_CONSUMER)
+                .await
+                .unwrap_or(0),
+            Scope::All => {
+                let mut lowest = u64::MAX;
+                for p in 0..topology.partitions {
+                    let floor = floor_of(&stream, &format!("processor-{p}")).await;
+                    lowest = lowest.min(floor.unwrap_or(0));
+                }
+                lowest
+            }
         };
-        let mut config = topology.partition_consumer(self.p);
-        if let Some(floor) = floor {
+        let floor = own.unwrap_or(0).max(other);
+        if own.is_some() {
             stream
                 .delete_consumer(&name)
                 .await
                 .context("delete consumer")?;
-            if floor > 0 {
-                config.deliver_policy = DeliverPolicy::ByStartSequence {
-                    start_sequence: floor + 1,
-                };
-            }
+        }
+        if floor > 0 {
+            config.deliver_policy = DeliverPolicy::ByStartSequence {
+                start_sequence: floor + 1,
+            };
         }
         let mut consumer: PullConsumer = stream
             .create_consumer(config.clone())
@@ -364,8 +438,15 @@ impl Partition {
             "the server gave {name} the filter `{}`",
             info.config.filter_subject
         );
-        debug!(partition = self.p, ?floor, "session starts");
+        debug!(partition = %self.p, ?own, floor, "session starts");
         Ok(consumer)
+    }
+
+    /// Marks every partition the worker covers caught up.
+    fn caught_up(&self) {
+        for q in &self.covered {
+            self.shared.health.set(&health_key(*q), true);
+        }
     }
 
     async fn session(&mut self, consumer: PullConsumer, stop: &CancellationToken) -> SessionEnd {
@@ -412,7 +493,7 @@ impl Partition {
                         self.checkpoint().await
                     };
                     if let Err(e) = last.await {
-                        warn!(partition = self.p, error = format!("{e:#}"), "last checkpoint failed; the next owner applies its events again");
+                        warn!(partition = %self.p, error = format!("{e:#}"), "last checkpoint failed; the next owner applies its events again");
                     }
                     return SessionEnd::Stopped;
                 }
@@ -431,7 +512,7 @@ impl Partition {
                 () = &mut idle_ready, if !caught_up => {
                     // Nothing came within a second of asking: nothing is pending.
                     caught_up = true;
-                    self.shared.health.set(&health_key(self.p), true);
+                    self.caught_up();
                 }
                 _ = marks.changed() => {
                     self.apply_marks();
@@ -499,7 +580,7 @@ impl Partition {
                     }
                     if pending == 0 && !caught_up {
                         caught_up = true;
-                        self.shared.health.set(&health_key(self.p), true);
+                        self.caught_up();
                     }
                 }
             }
@@ -520,10 +601,10 @@ impl Partition {
         if e.kind() == MessagesErrorKind::MissingHeartbeat
             && !silence.missed(Instant::now(), self.heartbeat(), SILENT_LIMIT)
         {
-            debug!(partition = self.p, "consumer heartbeat missed; waiting");
+            debug!(partition = %self.p, "consumer heartbeat missed; waiting");
             return None;
         }
-        warn!(partition = self.p, error = %e, "consumer stream error");
+        warn!(partition = %self.p, error = %e, "consumer stream error");
         Some(SessionEnd::Reset(format!("consumer: {e}")))
     }
 
@@ -617,7 +698,7 @@ impl Partition {
                 Ok(e) => e,
                 Err(e) => {
                     self.shared.metrics.undecodable.inc();
-                    warn!(partition = self.p, seq, subject = %message.subject, error = %e, "undecodable event skipped");
+                    warn!(partition = %self.p, seq, subject = %message.subject, error = %e, "undecodable event skipped");
                     continue;
                 }
             };
@@ -701,7 +782,7 @@ impl Partition {
                     self.books.apply(&Event::Mark(mark.clone()));
                 }
                 debug!(
-                    partition = self.p,
+                    partition = %self.p,
                     account = %account,
                     applied_seq = stored.applied_seq,
                     revision = e.revision,
@@ -1164,6 +1245,15 @@ pub fn acknowledged_until(info: &async_nats::jetstream::consumer::Info) -> u64 {
     info.ack_floor.stream_sequence.max(started)
 }
 
+/// Where the durable consumer `name` of `EVENTS` has everything acknowledged, if it exists.
+async fn floor_of(stream: &jetstream::stream::Stream, name: &str) -> Option<u64> {
+    stream
+        .consumer_info(name)
+        .await
+        .ok()
+        .map(|info| acknowledged_until(&info))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -1180,7 +1270,32 @@ fn health_key(p: u32) -> String {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Delivery, Silence};
+    use super::{Delivery, Scope, Silence};
+
+    #[test]
+    fn a_replica_holding_every_partition_reads_them_through_one_consumer() {
+        use std::collections::BTreeSet;
+        assert_eq!(
+            Scope::for_owned(&[2, 0, 3, 1], 4),
+            BTreeSet::from([Scope::All])
+        );
+        // Not all of them: one worker per partition held.
+        assert_eq!(
+            Scope::for_owned(&[3, 1], 4),
+            BTreeSet::from([Scope::One(1), Scope::One(3)])
+        );
+        assert_eq!(Scope::for_owned(&[], 4), BTreeSet::new());
+        // A single partition is read through its own consumer, as before.
+        assert_eq!(Scope::for_owned(&[0], 1), BTreeSet::from([Scope::One(0)]));
+        // A partition beyond the count is no lease of this deployment's.
+        assert_eq!(
+            Scope::for_owned(&[0, 1, 2, 7], 4),
+            BTreeSet::from([Scope::One(0), Scope::One(1), Scope::One(2)])
+        );
+        assert_eq!(Scope::All.partitions(3), vec![0, 1, 2]);
+        assert_eq!(Scope::One(5).to_string(), "5");
+        assert_eq!(Scope::All.to_string(), "all");
+    }
 
     #[test]
     fn only_a_long_unbroken_silence_ends_a_session() {

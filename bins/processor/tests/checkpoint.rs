@@ -18,7 +18,7 @@ use support::*;
 /// Checkpoints only when a processor stops (or after `CHECKPOINT_EVENTS`, which these runs stay under).
 const NO_CHECKPOINT: &str = r#"checkpoint_every = "1h""#;
 
-/// Where a partition consumer stands.
+/// Where a processor consumer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Consumer {
     /// The stream sequence up to which everything is acknowledged.
@@ -29,14 +29,18 @@ struct Consumer {
     all_acked: bool,
 }
 
-/// Every partition consumer.
-async fn consumers(js: &jetstream::Context) -> BTreeMap<u32, Consumer> {
+/// Every processor consumer there is, by name: one per partition (`processor-<p>`) and the one a
+/// replica holding every partition reads them all through (`processor-all`).
+async fn consumers(js: &jetstream::Context) -> BTreeMap<String, Consumer> {
     let stream = js.get_stream("EVENTS").await.unwrap();
     let mut out = BTreeMap::new();
-    for p in 0..PARTITIONS {
-        if let Ok(info) = stream.consumer_info(format!("processor-{p}")).await {
+    let names = (0..PARTITIONS)
+        .map(|p| format!("processor-{p}"))
+        .chain([acctmon_bus::topology::ALL_PARTITIONS_CONSUMER.to_owned()]);
+    for name in names {
+        if let Ok(info) = stream.consumer_info(&name).await {
             out.insert(
-                p,
+                name,
                 Consumer {
                     floor: acctmon_processor::partition::acknowledged_until(&info),
                     delivered: info.delivered.consumer_sequence,
@@ -83,6 +87,19 @@ async fn taken(js: &jetstream::Context, processor: &Processor) {
     }
 }
 
+/// `acctmon replay --diff` of every account finds the KV books equal to the books rebuilt from `EVENTS`.
+async fn replay_finds_no_difference(nats: &NatsServer) {
+    for account in ACCOUNTS {
+        let (live, differences) = replay(nats, account, true).await.diff.expect("compared");
+        assert_eq!(
+            differences,
+            vec![],
+            "replay --diff of {account} at {}",
+            live.applied_seq
+        );
+    }
+}
+
 /// KV `accounts`: account → the `applied_seq` of its entry.
 async fn account_entries(js: &jetstream::Context) -> BTreeMap<String, u64> {
     kv_books(js)
@@ -110,7 +127,12 @@ async fn events_are_acknowledged_only_once_their_books_are_written() {
     assert!(count(&js, "PNL", "trading.pnl.*.position.>").await > 0);
     assert!(count(&js, "KV_positions", "$KV.positions.>").await > 0);
     let before = consumers(&js).await;
-    assert_eq!(before.len(), PARTITIONS as usize, "{before:?}");
+    // Alone, it holds every partition and reads them through one consumer.
+    assert_eq!(
+        before.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec!["processor-all"],
+        "{before:?}"
+    );
     assert!(
         before.values().all(|c| c.floor == 0),
         "acknowledged before any checkpoint: {before:?}"
@@ -148,7 +170,7 @@ async fn events_are_acknowledged_only_once_their_books_are_written() {
     for (p, c) in &killed {
         assert_eq!(
             c.floor, stopped[p].floor,
-            "partition {p} acknowledged without a checkpoint: {killed:?}"
+            "{p} acknowledged without a checkpoint: {killed:?}"
         );
     }
     assert!(killed.values().any(|c| c.delivered > 0));
@@ -158,15 +180,7 @@ async fn events_are_acknowledged_only_once_their_books_are_written() {
     let third = Processor::start(&nats, "three", "");
     third.ready().await;
     converge(&nats, &sim, Duration::from_secs(60), &[&third]).await;
-    for account in ACCOUNTS {
-        let (live, differences) = replay(&nats, account, true).await.diff.expect("compared");
-        assert_eq!(
-            differences,
-            vec![],
-            "replay --diff of {account} at {}",
-            live.applied_seq
-        );
-    }
+    replay_finds_no_difference(&nats).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let caught_up = consumers(&js).await;
@@ -205,4 +219,106 @@ async fn ready_only_once_every_owned_partition_has_caught_up() {
     assert_eq!(readyz["checks"]["nats"], true, "{readyz}");
     assert_eq!(readyz["checks"]["nats_books"], true, "{readyz}");
     assert_eq!(readyz["checks"]["nats_outputs"], true, "{readyz}");
+}
+
+/// The stream sequence the consumer `name` was created to start at (1: the stream's start).
+async fn start_of(js: &jetstream::Context, name: &str) -> Option<u64> {
+    let stream = js.get_stream("EVENTS").await.unwrap();
+    let info = stream.consumer_info(name).await.ok()?;
+    Some(match info.config.deliver_policy {
+        jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence } => start_sequence,
+        _ => 1,
+    })
+}
+
+/// Polls `check` every 200 ms until it gives a value, for at most 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_handed_between_one_consumer_and_one_per_partition_start_where_the_other_stood()
+{
+    let nats = NatsServer::start();
+    let sim = sim().await;
+    let ingest = Ingest::start(&nats, &sim).await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let partition_consumers: Vec<String> =
+        (0..PARTITIONS).map(|p| format!("processor-{p}")).collect();
+
+    // Alone, a replica reads every partition through one consumer, acknowledged at its checkpoints.
+    let mut one = Processor::start(&nats, "one", "");
+    one.ready().await;
+    sim.admin("burst?orders=300").await;
+    converge(&nats, &sim, Duration::from_secs(60), &[&one]).await;
+    let all_floor = eventually("processor-all acknowledged its events", || async {
+        let c = consumers(&js).await;
+        c.get("processor-all")
+            .filter(|c| c.all_acked && c.floor > 0)
+            .map(|c| c.floor)
+    })
+    .await;
+    let before = consumers(&js).await;
+    assert!(
+        partition_consumers.iter().all(|n| !before.contains_key(n)),
+        "a partition consumer beside processor-all: {before:?}"
+    );
+
+    // A second replica: the partitions are shared out, each read through its own consumer, which
+    // starts past what processor-all had acknowledged instead of at the start of the stream.
+    let mut two = Processor::start(&nats, "two", "");
+    two.ready().await;
+    let starts = eventually("every partition consumer created", || async {
+        let mut starts = Vec::new();
+        for name in &partition_consumers {
+            starts.push(start_of(&js, name).await?);
+        }
+        Some(starts)
+    })
+    .await;
+    assert!(
+        starts.iter().all(|&s| s > all_floor),
+        "partition consumers starting at {starts:?}, processor-all had acknowledged up to {all_floor}"
+    );
+    sim.admin("burst?orders=300").await;
+    converge(&nats, &sim, Duration::from_secs(60), &[&one, &two]).await;
+
+    // The second stops: the first holds every partition again and reads them through processor-all,
+    // from the lowest of the partition consumers' floors, not from where processor-all last stood.
+    assert!(two.terminate().success(), "{}", two.log());
+    let all_start = eventually("processor-all read again", || async {
+        start_of(&js, "processor-all")
+            .await
+            .filter(|&s| s > all_floor + 1)
+    })
+    .await;
+    let floors = consumers(&js).await;
+    let lowest = partition_consumers
+        .iter()
+        .map(|n| floors[n].floor)
+        .min()
+        .unwrap();
+    assert!(
+        all_start > lowest,
+        "processor-all starts at {all_start}, the partition consumers acknowledged up to {floors:?}"
+    );
+    sim.admin("burst?orders=300").await;
+    converge(&nats, &sim, Duration::from_secs(60), &[&one]).await;
+    replay_finds_no_difference(&nats).await;
+    assert!(one.terminate().success(), "{}", one.log());
+    ingest.stop().await;
 }

@@ -15,6 +15,10 @@ use thiserror::Error;
 
 use crate::subject::{ALERTS_PREFIX, EVENTS_PREFIX, PNL_PREFIX, RECON_PREFIX, partition_filter};
 
+/// The durable consumer of `EVENTS` a processor replica reads every partition through while it holds
+/// them all ([`Topology::all_partitions_consumer`]).
+pub const ALL_PARTITIONS_CONSUMER: &str = "processor-all";
+
 const DAY: Duration = Duration::from_secs(86_400);
 
 /// The deployment's topology settings.
@@ -224,10 +228,35 @@ impl Topology {
 
     /// The durable pull consumer of partition `p` (one owner at a time, through `leases`).
     pub fn partition_consumer(&self, p: u32) -> pull::Config {
+        self.processor_consumer(
+            format!("processor-{p}"),
+            format!("acctmon-processor, partition {p}"),
+            partition_filter(p),
+        )
+    }
+
+    /// The durable pull consumer a replica reads every partition through while it holds them all
+    /// ([`ALL_PARTITIONS_CONSUMER`]): one reader of `EVENTS` instead of one per partition, since
+    /// nats-server 2.9 has each filtered consumer read every stored message to find its own, under the
+    /// lock the stores wait for.
+    pub fn all_partitions_consumer(&self) -> pull::Config {
+        self.processor_consumer(
+            ALL_PARTITIONS_CONSUMER.to_owned(),
+            "acctmon-processor, every partition".to_owned(),
+            format!("{EVENTS_PREFIX}.>"),
+        )
+    }
+
+    fn processor_consumer(
+        &self,
+        name: String,
+        description: String,
+        filter: String,
+    ) -> pull::Config {
         pull::Config {
-            durable_name: Some(format!("processor-{p}")),
-            description: Some(format!("acctmon-processor, partition {p}")),
-            filter_subject: partition_filter(p),
+            durable_name: Some(name),
+            description: Some(description),
+            filter_subject: filter,
             // One ack per batch: acknowledging its last event acknowledges every event before it.
             ack_policy: AckPolicy::All,
             deliver_policy: DeliverPolicy::All,
@@ -322,8 +351,8 @@ impl Topology {
             "kv": buckets,
             "consumers": {
                 "stream": names::EVENTS,
-                "durable": "processor-<p>, one per partition",
-                "filter": "trading.events.<p>.>",
+                "durable": format!("processor-<p>, one per partition; {ALL_PARTITIONS_CONSUMER} while one replica holds every partition"),
+                "filter": "trading.events.<p>.> (processor-all: trading.events.>)",
                 "ack": "all",
                 "ack_wait": humantime_serde::re::humantime::format_duration(c.ack_wait).to_string(),
                 "max_ack_pending": c.max_ack_pending,
