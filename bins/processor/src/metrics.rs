@@ -20,7 +20,8 @@ pub struct Metrics {
     pub apply_seconds: Histogram,
     /// Seconds a checkpoint takes: the changed accounts' books written, their events acknowledged.
     pub checkpoint_seconds: Histogram,
-    /// Messages pending per partition, as the server last reported.
+    /// Messages pending per partition, as the server last reported (`partition="all"` for the consumer
+    /// of a replica that holds every partition).
     pub pending: IntGaugeVec,
     /// Compare-and-set writes lost to another writer (state re-read and re-applied).
     pub cas_retries: IntCounter,
@@ -72,7 +73,7 @@ impl Metrics {
         let pending = IntGaugeVec::new(
             Opts::new(
                 "acctmon_processor_pending",
-                "messages pending per partition",
+                "messages pending per partition consumer (partition=\"all\": one consumer for every partition)",
             ),
             &["partition"],
         )?;
