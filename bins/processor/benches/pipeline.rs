@@ -88,9 +88,9 @@ fn main() -> anyhow::Result<()> {
     let mut partitions = acctmon_bus::Topology::default().partitions;
     if let Some(at) = parts.iter().position(|p| p.starts_with("partitions=")) {
         let value = parts.remove(at);
-        partitions = value["partitions=".len()..]
-            .parse::<u32>()
-            .ok()
+        partitions = value
+            .strip_prefix("partitions=")
+            .and_then(|n| n.parse::<u32>().ok())
             .filter(|p| *p > 0)
             .ok_or_else(|| {
                 anyhow::anyhow!("{value:?}: the partition count is a whole number above 0")

@@ -26,7 +26,7 @@ use acctmon_bus::pnl::{
 use acctmon_bus::subject::{
     EventSubject, account_key, pnl_position, pnl_summary, position_key, recon,
 };
-use acctmon_bus::topology::{ALL_PARTITIONS_CONSUMER, names};
+use acctmon_bus::topology::{ALL_PARTITIONS_CONSUMER, names, partition_consumer_name};
 use acctmon_bus::{Envelope, Outgoing, Publisher, Topology};
 use acctmon_domain::{Account, Event, MarkPrice, Symbol, Timestamp};
 use acctmon_service::health::Health;
@@ -338,8 +338,8 @@ impl Partition {
         })
     }
 
-    /// Processes the partition until `stop`: sessions from the ack floor, one after the other. Its
-    /// readiness check, registered by [`Partition::new`], turns ok once caught up and goes with it.
+    /// Processes its partitions until `stop`: sessions from the ack floor, one after the other. Their
+    /// readiness checks, registered by [`Partition::new`], turn ok once caught up and go with it.
     pub async fn run(mut self, topology: Topology, stop: CancellationToken) {
         let mut attempt = 0u32;
         loop {
@@ -410,7 +410,7 @@ impl Partition {
             Scope::All => {
                 let mut lowest = u64::MAX;
                 for p in 0..topology.partitions {
-                    let floor = floor_of(&stream, &format!("processor-{p}")).await;
+                    let floor = floor_of(&stream, &partition_consumer_name(p)).await;
                     lowest = lowest.min(floor.unwrap_or(0));
                 }
                 lowest

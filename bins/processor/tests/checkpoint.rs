@@ -11,7 +11,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use acctmon_testkit::NatsServer;
+use acctmon_bus::topology::{ALL_PARTITIONS_CONSUMER, partition_consumer_name};
+use acctmon_testkit::{NatsServer, wait_until};
 use async_nats::jetstream;
 use support::*;
 
@@ -35,8 +36,8 @@ async fn consumers(js: &jetstream::Context) -> BTreeMap<String, Consumer> {
     let stream = js.get_stream("EVENTS").await.unwrap();
     let mut out = BTreeMap::new();
     let names = (0..PARTITIONS)
-        .map(|p| format!("processor-{p}"))
-        .chain([acctmon_bus::topology::ALL_PARTITIONS_CONSUMER.to_owned()]);
+        .map(partition_consumer_name)
+        .chain([ALL_PARTITIONS_CONSUMER.to_owned()]);
     for name in names {
         if let Ok(info) = stream.consumer_info(&name).await {
             out.insert(
@@ -130,7 +131,7 @@ async fn events_are_acknowledged_only_once_their_books_are_written() {
     // Alone, it holds every partition and reads them through one consumer.
     assert_eq!(
         before.keys().map(String::as_str).collect::<Vec<_>>(),
-        vec!["processor-all"],
+        vec![ALL_PARTITIONS_CONSUMER],
         "{before:?}"
     );
     assert!(
@@ -221,6 +222,9 @@ async fn ready_only_once_every_owned_partition_has_caught_up() {
     assert_eq!(readyz["checks"]["nats_outputs"], true, "{readyz}");
 }
 
+/// How long the handover test waits for a consumer to come or to move.
+const WAIT: Duration = Duration::from_secs(30);
+
 /// The stream sequence the consumer `name` was created to start at (1: the stream's start).
 async fn start_of(js: &jetstream::Context, name: &str) -> Option<u64> {
     let stream = js.get_stream("EVENTS").await.unwrap();
@@ -231,25 +235,6 @@ async fn start_of(js: &jetstream::Context, name: &str) -> Option<u64> {
     })
 }
 
-/// Polls `check` every 200 ms until it gives a value, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_handed_between_one_consumer_and_one_per_partition_start_where_the_other_stood()
 {
@@ -257,22 +242,22 @@ async fn partitions_handed_between_one_consumer_and_one_per_partition_start_wher
     let sim = sim().await;
     let ingest = Ingest::start(&nats, &sim).await;
     let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let partition_consumers: Vec<String> =
-        (0..PARTITIONS).map(|p| format!("processor-{p}")).collect();
+    let partition_consumers: Vec<String> = (0..PARTITIONS).map(partition_consumer_name).collect();
 
     // Alone, a replica reads every partition through one consumer, acknowledged at its checkpoints.
     let mut one = Processor::start(&nats, "one", "");
     one.ready().await;
     sim.admin("burst?orders=300").await;
     converge(&nats, &sim, Duration::from_secs(60), &[&one]).await;
-    let all_floor = eventually("processor-all acknowledged its events", || async {
-        let c = consumers(&js).await;
-        c.get("processor-all")
-            .filter(|c| c.all_acked && c.floor > 0)
-            .map(|c| c.floor)
+    wait_until(WAIT, "processor-all acknowledged its events", || async {
+        consumers(&js)
+            .await
+            .get(ALL_PARTITIONS_CONSUMER)
+            .is_some_and(|c| c.all_acked && c.floor > 0)
     })
     .await;
     let before = consumers(&js).await;
+    let all_floor = before[ALL_PARTITIONS_CONSUMER].floor;
     assert!(
         partition_consumers.iter().all(|n| !before.contains_key(n)),
         "a partition consumer beside processor-all: {before:?}"
@@ -282,14 +267,19 @@ async fn partitions_handed_between_one_consumer_and_one_per_partition_start_wher
     // starts past what processor-all had acknowledged instead of at the start of the stream.
     let mut two = Processor::start(&nats, "two", "");
     two.ready().await;
-    let starts = eventually("every partition consumer created", || async {
-        let mut starts = Vec::new();
+    wait_until(WAIT, "every partition consumer created", || async {
         for name in &partition_consumers {
-            starts.push(start_of(&js, name).await?);
+            if start_of(&js, name).await.is_none() {
+                return false;
+            }
         }
-        Some(starts)
+        true
     })
     .await;
+    let mut starts = Vec::new();
+    for name in &partition_consumers {
+        starts.push(start_of(&js, name).await.expect("created"));
+    }
     assert!(
         starts.iter().all(|&s| s > all_floor),
         "partition consumers starting at {starts:?}, processor-all had acknowledged up to {all_floor}"
@@ -300,12 +290,15 @@ async fn partitions_handed_between_one_consumer_and_one_per_partition_start_wher
     // The second stops: the first holds every partition again and reads them through processor-all,
     // from the lowest of the partition consumers' floors, not from where processor-all last stood.
     assert!(two.terminate().success(), "{}", two.log());
-    let all_start = eventually("processor-all read again", || async {
-        start_of(&js, "processor-all")
+    wait_until(WAIT, "processor-all read again", || async {
+        start_of(&js, ALL_PARTITIONS_CONSUMER)
             .await
-            .filter(|&s| s > all_floor + 1)
+            .is_some_and(|s| s > all_floor + 1)
     })
     .await;
+    let all_start = start_of(&js, ALL_PARTITIONS_CONSUMER)
+        .await
+        .expect("created");
     let floors = consumers(&js).await;
     let lowest = partition_consumers
         .iter()

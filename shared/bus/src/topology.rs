@@ -19,6 +19,11 @@ use crate::subject::{ALERTS_PREFIX, EVENTS_PREFIX, PNL_PREFIX, RECON_PREFIX, par
 /// them all ([`Topology::all_partitions_consumer`]).
 pub const ALL_PARTITIONS_CONSUMER: &str = "processor-all";
 
+/// The durable consumer of `EVENTS` that partition `p` is read through ([`Topology::partition_consumer`]).
+pub fn partition_consumer_name(p: u32) -> String {
+    format!("processor-{p}")
+}
+
 const DAY: Duration = Duration::from_secs(86_400);
 
 /// The deployment's topology settings.
@@ -229,7 +234,7 @@ impl Topology {
     /// The durable pull consumer of partition `p` (one owner at a time, through `leases`).
     pub fn partition_consumer(&self, p: u32) -> pull::Config {
         self.processor_consumer(
-            format!("processor-{p}"),
+            partition_consumer_name(p),
             format!("acctmon-processor, partition {p}"),
             partition_filter(p),
         )
@@ -306,8 +311,10 @@ impl Topology {
             .map_err(|e| nats(format!("read consumer of partition {p}"))(e.into()))?;
         if info.config.filter_subject != config.filter_subject {
             return Err(TopologyError::Invalid(format!(
-                "the server gave consumer processor-{p} the filter `{}` instead of `{}`",
-                info.config.filter_subject, config.filter_subject
+                "the server gave consumer {} the filter `{}` instead of `{}`",
+                partition_consumer_name(p),
+                info.config.filter_subject,
+                config.filter_subject
             )));
         }
         Ok(consumer)
@@ -352,7 +359,7 @@ impl Topology {
             "consumers": {
                 "stream": names::EVENTS,
                 "durable": format!("processor-<p>, one per partition; {ALL_PARTITIONS_CONSUMER} while one replica holds every partition"),
-                "filter": "trading.events.<p>.> (processor-all: trading.events.>)",
+                "filter": format!("{EVENTS_PREFIX}.<p>.> ({ALL_PARTITIONS_CONSUMER}: {EVENTS_PREFIX}.>)"),
                 "ack": "all",
                 "ack_wait": humantime_serde::re::humantime::format_duration(c.ack_wait).to_string(),
                 "max_ack_pending": c.max_ack_pending,
